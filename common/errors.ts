@@ -1,0 +1,51 @@
+/**
+ * Every failure in oxedge is a value with a kind. The kind decides the status
+ * code here and nowhere else, so worker and bridge answer alike.
+ */
+export const ERROR_STATUS = {
+  "bad-request": 400,
+  "bad-path": 400,
+  "bad-signature": 401,
+  forbidden: 403,
+  "not-found": 404,
+  "request-too-large": 413,
+  "headers-too-large": 431,
+  "bad-config": 500,
+  "backend-protocol": 502,
+  "backend-aborted": 502,
+  "bridge-unavailable": 502,
+  "no-member": 503,
+  "connect-failed": 503,
+  "pool-exhausted": 503,
+  "backend-timeout": 504,
+} as const;
+
+export type ErrorKind = keyof typeof ERROR_STATUS;
+
+export class OxError extends Error {
+  readonly kind: ErrorKind;
+  /** Seconds a client should wait before retrying (503 only). */
+  readonly retryAfter?: number;
+  constructor(kind: ErrorKind, message: string, opts: { retryAfter?: number; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = "OxError";
+    this.kind = kind;
+    this.retryAfter = opts.retryAfter;
+  }
+  get status(): number {
+    return ERROR_STATUS[this.kind];
+  }
+}
+
+export function statusOf(kind: ErrorKind): number {
+  return ERROR_STATUS[kind];
+}
+
+export function isOxError(e: unknown): e is OxError {
+  return e instanceof OxError;
+}
+
+/** The short body every error response carries: no stack traces, no internals. */
+export function errorBody(kind: ErrorKind, requestId: string): string {
+  return `${statusOf(kind)} ${kind}\nrequest id: ${requestId}\n`;
+}
