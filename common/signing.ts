@@ -63,9 +63,12 @@ export function canonicalString(f: HandoffFields): string {
   return parts.map((p) => `${p.length}:${p}`).join("\n");
 }
 
-const keyCache = new Map<string, Promise<CryptoKey>>();
+// Spelled via importKey so the type resolves under both Node's and workerd's typings.
+type HmacKey = Awaited<ReturnType<typeof crypto.subtle.importKey>>;
 
-function hmacKey(secret: string): Promise<CryptoKey> {
+const keyCache = new Map<string, Promise<HmacKey>>();
+
+function hmacKey(secret: string): Promise<HmacKey> {
   let key = keyCache.get(secret);
   if (!key) {
     key = crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [

@@ -1,0 +1,39 @@
+import { HEADER_LEN, MAGIC_TO_CONTAINER } from "./codes.ts";
+import type { DecodeResult } from "./forward-request.ts";
+
+/** Request-body packets carry no type byte: magic, outer length, inner length, data (ajp13.md §5). */
+export const BODY_PACKET_OVERHEAD = HEADER_LEN + 2;
+
+/** Largest body data one packet can carry for a packet size (8186 for 8192). */
+export function maxBodyChunk(packetSize: number): number {
+  return packetSize - BODY_PACKET_OVERHEAD;
+}
+
+/**
+ * The 6 header bytes of a body packet, so the data itself can be written
+ * behind it (writev) without being copied into a new buffer.
+ */
+export function bodyPacketHeader(dataLength: number): Buffer {
+  const b = Buffer.allocUnsafe(BODY_PACKET_OVERHEAD);
+  b.writeUInt16BE(MAGIC_TO_CONTAINER, 0);
+  b.writeUInt16BE(dataLength + 2, 2);
+  b.writeUInt16BE(dataLength, 4);
+  return b;
+}
+
+/** A whole body packet in one buffer (copies: for tests and small bodies). */
+export function encodeBodyPacket(data: Uint8Array): Buffer {
+  const b = Buffer.allocUnsafe(BODY_PACKET_OVERHEAD + data.length);
+  bodyPacketHeader(data.length).copy(b, 0);
+  b.set(data, BODY_PACKET_OVERHEAD);
+  return b;
+}
+
+/** Container side: data of a body packet payload; an empty buffer means "end of body". */
+export function decodeBodyPacket(payload: Buffer): DecodeResult<Buffer> {
+  if (payload.length === 0) return { ok: true, value: payload };
+  if (payload.length < 2) return { ok: false, reason: "truncated body packet" };
+  const len = payload.readUInt16BE(0);
+  if (len + 2 !== payload.length) return { ok: false, reason: "body packet length mismatch" };
+  return { ok: true, value: payload.subarray(2) };
+}

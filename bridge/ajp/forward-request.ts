@@ -1,0 +1,202 @@
+import {
+  Attr,
+  HEADER_LEN,
+  MAGIC_TO_CONTAINER,
+  METHOD_CODES,
+  METHOD_NAMES,
+  METHOD_STORED,
+  ProxyMsg,
+  REQ_ATTR_LOCAL_ADDR,
+  REQ_ATTR_REMOTE_PORT,
+  REQ_ATTR_SSL_PROTOCOL,
+  REQUEST_HEADER_CODES,
+  REQUEST_HEADER_NAMES,
+} from "./codes.ts";
+import { PayloadCursor, writeByte, writeInt, writeString } from "./wire.ts";
+
+/** What the bridge tells a node about one request (ajp13.md §3). */
+export interface ForwardRequest {
+  method: string;
+  protocol: string;
+  /** Path only, still percent-encoded, no query. */
+  uri: string;
+  remoteAddr: string;
+  /** null = not resolved (Tomcat then uses the address). */
+  remoteHost: string | null;
+  /** Host and port the client used at the edge. */
+  serverName: string;
+  serverPort: number;
+  isSsl: boolean;
+  /** Flat name, value, name, value… (Node's rawHeaders shape); repeats are kept as separate pairs. */
+  headers: readonly string[];
+  queryString?: string;
+  route?: string;
+  secret?: string;
+  remotePort?: string;
+  localAddr?: string;
+  sslProtocol?: string;
+}
+
+/** A Forward Request as a container reads it (the demo node and tests). */
+export interface DecodedForwardRequest extends ForwardRequest {
+  /** req_attribute pairs, flat, in the order received. */
+  reqAttributes: string[];
+}
+
+/**
+ * Encodes Forward Request packets into one buffer that it owns and reuses, so a
+ * request costs no allocation beyond the strings themselves. The returned view
+ * is valid until the next encode() call: one per AJP connection, which carries
+ * one request at a time.
+ */
+export class ForwardRequestEncoder {
+  private readonly buf: Buffer;
+
+  constructor(readonly packetSize: number) {
+    this.buf = Buffer.allocUnsafe(packetSize);
+  }
+
+  /** The whole packet (header included), or undefined when it does not fit one packet. */
+  encode(req: ForwardRequest): Buffer | undefined {
+    const len = encodeForwardRequestInto(req, this.buf);
+    return len < 0 ? undefined : this.buf.subarray(0, len);
+  }
+}
+
+/** Writes the packet into `buf` (whose length is the packet size); returns its length or -1 if it does not fit. */
+export function encodeForwardRequestInto(req: ForwardRequest, buf: Buffer): number {
+  const limit = buf.length;
+  let p = writeInt(buf, 0, limit, MAGIC_TO_CONTAINER);
+  p = writeInt(buf, p, limit, 0); // length, patched below
+  p = writeByte(buf, p, limit, ProxyMsg.ForwardRequest);
+  const code = METHOD_CODES.get(req.method);
+  p = writeByte(buf, p, limit, code ?? METHOD_STORED);
+  p = writeString(buf, p, limit, req.protocol);
+  p = writeString(buf, p, limit, req.uri);
+  p = writeString(buf, p, limit, req.remoteAddr);
+  p = writeString(buf, p, limit, req.remoteHost);
+  p = writeString(buf, p, limit, req.serverName);
+  p = writeInt(buf, p, limit, req.serverPort);
+  p = writeByte(buf, p, limit, req.isSsl ? 1 : 0);
+  const headers = req.headers;
+  p = writeInt(buf, p, limit, headers.length >>> 1);
+  for (let i = 0; i + 1 < headers.length && p >= 0; i += 2) {
+    const name = headers[i];
+    const hc = REQUEST_HEADER_CODES.get(name) ?? REQUEST_HEADER_CODES.get(name.toLowerCase());
+    p = hc === undefined ? writeString(buf, p, limit, name) : writeInt(buf, p, limit, 0xa000 | hc);
+    p = writeString(buf, p, limit, headers[i + 1]);
+  }
+  // Attribute order as mod_proxy_ajp sends them (ajp13.md §3.3).
+  if (req.secret !== undefined) p = writeAttr(buf, p, limit, Attr.Secret, req.secret);
+  if (req.queryString !== undefined) p = writeAttr(buf, p, limit, Attr.QueryString, req.queryString);
+  if (req.route) p = writeAttr(buf, p, limit, Attr.Route, req.route);
+  if (code === undefined) p = writeAttr(buf, p, limit, Attr.StoredMethod, req.method);
+  if (req.isSsl && req.sslProtocol) p = writeReqAttr(buf, p, limit, REQ_ATTR_SSL_PROTOCOL, req.sslProtocol);
+  if (req.remotePort) p = writeReqAttr(buf, p, limit, REQ_ATTR_REMOTE_PORT, req.remotePort);
+  if (req.localAddr) p = writeReqAttr(buf, p, limit, REQ_ATTR_LOCAL_ADDR, req.localAddr);
+  p = writeByte(buf, p, limit, Attr.AreDone);
+  if (p < 0) return -1;
+  writeInt(buf, 2, limit, p - HEADER_LEN);
+  return p;
+}
+
+function writeAttr(buf: Buffer, p: number, limit: number, code: number, value: string): number {
+  return writeString(buf, writeByte(buf, p, limit, code), limit, value);
+}
+
+function writeReqAttr(buf: Buffer, p: number, limit: number, name: string, value: string): number {
+  return writeString(buf, writeString(buf, writeByte(buf, p, limit, Attr.ReqAttribute), limit, name), limit, value);
+}
+
+export type DecodeResult<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+function bad<T>(reason: string): DecodeResult<T> {
+  return { ok: false, reason };
+}
+
+/** Container side: parse a Forward Request payload (type byte included). Never throws. */
+export function decodeForwardRequest(payload: Buffer): DecodeResult<DecodedForwardRequest> {
+  const c = new PayloadCursor(payload);
+  if (c.byte() !== ProxyMsg.ForwardRequest) return bad("not a forward request");
+  const methodCode = c.byte();
+  if (methodCode === undefined) return bad("truncated method");
+  if (methodCode !== METHOD_STORED && !METHOD_NAMES[methodCode]) return bad(`unknown method code ${methodCode}`);
+  const protocol = c.string();
+  const uri = c.string();
+  const remoteAddr = c.string();
+  const remoteHost = c.string();
+  const serverName = c.string();
+  const serverPort = c.int();
+  const ssl = c.byte();
+  const numHeaders = c.int();
+  if (
+    !protocol ||
+    !uri ||
+    typeof remoteAddr !== "string" ||
+    remoteHost === undefined ||
+    typeof serverName !== "string" ||
+    serverPort === undefined ||
+    (ssl !== 0 && ssl !== 1) ||
+    numHeaders === undefined
+  ) {
+    return bad("malformed fixed fields");
+  }
+  const headers: string[] = [];
+  for (let i = 0; i < numHeaders; i++) {
+    const first = c.peekInt();
+    if (first === undefined) return bad("truncated header");
+    let name: string | null | undefined;
+    if (first >>> 8 === 0xa0) {
+      c.pos += 2;
+      name = REQUEST_HEADER_NAMES[first & 0xff];
+      if (!name) return bad(`unknown coded request header 0x${first.toString(16)}`);
+    } else {
+      name = c.string();
+      if (!name) return bad("malformed header name");
+    }
+    const value = c.string();
+    if (typeof value !== "string") return bad("malformed header value");
+    headers.push(name, value);
+  }
+  const req: DecodedForwardRequest = {
+    method: methodCode === METHOD_STORED ? "" : METHOD_NAMES[methodCode],
+    protocol,
+    uri,
+    remoteAddr,
+    remoteHost,
+    serverName,
+    serverPort,
+    isSsl: ssl === 1,
+    headers,
+    reqAttributes: [],
+  };
+  for (;;) {
+    const attr = c.byte();
+    if (attr === undefined) return bad("attributes not terminated");
+    if (attr === Attr.AreDone) break;
+    if (attr === Attr.SslKeySize) {
+      if (c.int() === undefined) return bad("truncated ssl_key_size");
+      continue;
+    }
+    if (attr === Attr.ReqAttribute) {
+      const n = c.string();
+      const v = c.string();
+      if (typeof n !== "string" || typeof v !== "string") return bad("malformed req_attribute");
+      req.reqAttributes.push(n, v);
+      if (n === REQ_ATTR_REMOTE_PORT) req.remotePort = v;
+      else if (n === REQ_ATTR_LOCAL_ADDR) req.localAddr = v;
+      else if (n === REQ_ATTR_SSL_PROTOCOL) req.sslProtocol = v;
+      continue;
+    }
+    if (attr < Attr.Context || attr > Attr.StoredMethod) return bad(`unknown attribute code ${attr}`);
+    const v = c.string();
+    if (typeof v !== "string") return bad(`malformed attribute ${attr}`);
+    if (attr === Attr.QueryString) req.queryString = v;
+    else if (attr === Attr.Route) req.route = v;
+    else if (attr === Attr.Secret) req.secret = v;
+    else if (attr === Attr.StoredMethod) req.method = v;
+  }
+  if (c.remaining !== 0) return bad("bytes after are_done");
+  if (!req.method) return bad("stored method missing");
+  return { ok: true, value: req };
+}

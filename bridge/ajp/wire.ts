@@ -1,0 +1,75 @@
+/**
+ * Bounds-checked primitives for AJP's data types (ajp13.md §2). Writers return
+ * the next offset or -1 when the value does not fit (and pass -1 through, so a
+ * chain of writes needs one check at the end), so an overflowing packet
+ * is detected before anything malformed can be produced. Readers return
+ * undefined on any malformed or truncated input instead of throwing.
+ *
+ * Strings are latin1 on purpose: Node hands us header bytes as latin1 strings,
+ * and AJP passes bytes through without charset translation.
+ */
+
+export const NULL_STRING = 0xffff;
+
+export function writeByte(buf: Buffer, pos: number, limit: number, v: number): number {
+  if (pos < 0 || pos + 1 > limit) return -1;
+  buf[pos] = v;
+  return pos + 1;
+}
+
+export function writeInt(buf: Buffer, pos: number, limit: number, v: number): number {
+  if (pos < 0 || pos + 2 > limit) return -1;
+  buf[pos] = (v >>> 8) & 0xff;
+  buf[pos + 1] = v & 0xff;
+  return pos + 2;
+}
+
+export function writeString(buf: Buffer, pos: number, limit: number, s: string | null | undefined): number {
+  if (s === null || s === undefined) return writeInt(buf, pos, limit, NULL_STRING);
+  const len = s.length;
+  // 0xFFFF means "null", and names starting 0xA0.. mean "coded header": keep real strings below both.
+  if (pos < 0 || len >= NULL_STRING || pos + 3 + len > limit) return -1;
+  buf[pos] = len >>> 8;
+  buf[pos + 1] = len & 0xff;
+  if (len > 0) buf.write(s, pos + 2, len, "latin1");
+  buf[pos + 2 + len] = 0;
+  return pos + 3 + len;
+}
+
+/** A cursor over one payload; every getter returns undefined once the payload is exhausted or malformed. */
+export class PayloadCursor {
+  pos = 0;
+  constructor(readonly buf: Buffer) {}
+
+  get remaining(): number {
+    return this.buf.length - this.pos;
+  }
+
+  byte(): number | undefined {
+    if (this.pos + 1 > this.buf.length) return undefined;
+    return this.buf[this.pos++];
+  }
+
+  peekInt(): number | undefined {
+    if (this.pos + 2 > this.buf.length) return undefined;
+    return (this.buf[this.pos] << 8) | this.buf[this.pos + 1];
+  }
+
+  int(): number | undefined {
+    const v = this.peekInt();
+    if (v !== undefined) this.pos += 2;
+    return v;
+  }
+
+  /** null = AJP's null string (0xFFFF); undefined = malformed (overrun or missing terminator). */
+  string(): string | null | undefined {
+    const len = this.int();
+    if (len === undefined) return undefined;
+    if (len === NULL_STRING) return null;
+    const end = this.pos + len;
+    if (end + 1 > this.buf.length || this.buf[end] !== 0) return undefined;
+    const s = this.buf.toString("latin1", this.pos, end);
+    this.pos = end + 1;
+    return s;
+  }
+}
