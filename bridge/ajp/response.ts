@@ -22,9 +22,9 @@ export function decodeContainerMessage(payload: Buffer): DecodeResult<ContainerM
     case ContainerMsg.SendBodyChunk: {
       const len = c.int();
       if (len === undefined) return bad("truncated body chunk");
-      // Tomcat sends one trailing NUL after the data; accept its absence, but nothing else (httpd checks exactly).
-      const withNul = len + 4 === payload.length && payload[payload.length - 1] === 0;
-      if (!withNul && len + 3 !== payload.length) return bad("body chunk length mismatch");
+      // Exactly data + one trailing NUL, as Tomcat sends and httpd checks: a
+      // looser rule would let a truncated chunk pass as a complete one.
+      if (len + 4 !== payload.length || payload[payload.length - 1] !== 0) return bad("body chunk length mismatch");
       return { ok: true, value: { type: "body", data: payload.subarray(3, 3 + len) } };
     }
     case ContainerMsg.SendHeaders: {
