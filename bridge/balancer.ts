@@ -1,0 +1,497 @@
+/**
+ * Pure member selection for the bridge: a re-implementation of httpd 2.4
+ * mod_proxy_balancer + mod_lbmethod_byrequests (see docs/balancer.md §2–§7).
+ *
+ * No I/O and no timers: the clock is passed in as `now` (ms), so every
+ * decision can be replayed in tests. The pool/server layer owns what "down"
+ * means and reports it with markDown()/markUp().
+ *
+ * Deliberate differences from httpd (docs/balancer.md §6 "weak points"):
+ * - choose() never puts a member into error. httpd marks a member in error
+ *   for `retry` seconds after a single 503-class failure (or a 500, or
+ *   failonstatus/failontimeout); here only markDown() does, so one failed or
+ *   slow request does not take a node out.
+ * - Members already tried for a request are passed in as `exclude` instead of
+ *   being found "in error" on the failover pass.
+ *
+ * @example
+ * const b = createBalancer(
+ *   [
+ *     { route: "OX1", loadfactor: 50, lbset: 0, status: {} },
+ *     { route: "OX2", loadfactor: 50, lbset: 0, status: {} },
+ *   ],
+ *   { retryMs: 60_000, nofailover: false, forceRecovery: true },
+ * );
+ * const c = b.choose(routeFromCookie, Date.now());
+ * if (c.ok) send(c.route); else respond503(c.reason);
+ */
+
+export interface MemberStatus {
+  /** D: takes no requests; stays until an admin clears it (httpd's retry only clears E). */
+  disabled?: boolean;
+  /** S: administratively stopped; never auto-retried, not even when also in error. */
+  stopped?: boolean;
+  /** N: accepts sticky requests only; skipped by the weighted pick. */
+  drain?: boolean;
+  /** H: used only if no normal member or spare of its lbset is usable. */
+  hotStandby?: boolean;
+  /** R: replaces unusable normal members of its lbset one for one. */
+  hotSpare?: boolean;
+  /** I: markDown() has no effect; the retry check always passes. */
+  ignoreErrors?: boolean;
+}
+
+export interface MemberSpec {
+  /** Unique, non-empty, no "." (the route is the text after the FIRST dot of the session id). */
+  route: string;
+  /** 1..100, may be fractional; stored ×100 as the integer `lbfactor`, like httpd. */
+  loadfactor: number;
+  /** 0..99, lower sets preferred. */
+  lbset: number;
+  status: MemberStatus;
+  /** Route of another member for sticky requests when this one is unusable. */
+  redirect?: string;
+}
+
+export interface BalancerOptions {
+  /** Error-state duration. A member in error is retried once `now > errorSince + retryMs`. */
+  retryMs: number;
+  /** httpd `nofailover=On`: a sticky request whose member is unusable gets 503 instead of moving. */
+  nofailover: boolean;
+  /** httpd `forcerecovery` (default On there): if every member is in error, clear all errors. */
+  forceRecovery: boolean;
+  /** Failover attempts after the first try, 0..99. Default members−1, at least 1. */
+  maxAttempts?: number;
+}
+
+export type Choice =
+  | { ok: true; route: string; sticky: boolean; routeChanged: boolean }
+  | { ok: false; kind: "no-member"; reason: string };
+
+export interface MemberView {
+  route: string;
+  /** lbfactor / 100 */
+  loadfactor: number;
+  /** weight ×100 as httpd stores it (100..10000) */
+  lbfactor: number;
+  lbset: number;
+  /** "" = none */
+  redirect: string;
+  status: Required<MemberStatus>;
+  /** Usable right now by flags alone (not disabled, stopped or in error); drain counts as usable. */
+  usable: boolean;
+  inError: boolean;
+  /** Time of the last markDown() while in error; null when not in error. */
+  errorSince: number | null;
+  /** errorSince + retryMs; the member is retried once now > retryAt. null when not in error or stopped. */
+  retryAt: number | null;
+  /** max(0, retryAt − now), null like retryAt. */
+  retryInMs: number | null;
+  /** byrequests running score (httpd "Load"). */
+  lbstatus: number;
+  /** Requests given to this member (httpd "Elected"), sticky and non-sticky. */
+  elected: number;
+  /** Times the error state was cleared by a retry check or forced recovery (httpd `retries`). */
+  retries: number;
+  /** markDown() calls that put or kept the member in error. */
+  errors: number;
+}
+
+export type MemberPatch = Partial<Pick<MemberSpec, "loadfactor" | "lbset" | "redirect">> & {
+  status?: MemberStatus;
+};
+
+export interface Balancer {
+  /**
+   * requestedRoute "" = none. `exclude` = routes already tried for THIS request (failover),
+   * never chosen again. Mutates lbstatus/elected like httpd.
+   */
+  choose(requestedRoute: string, now: number, exclude?: ReadonlySet<string>): Choice;
+  /** Node is down (connect refused / CPing failed / reset before first byte): enter error state at `now` unless ignoreErrors. */
+  markDown(route: string, now: number): void;
+  /** Health check saw the node answer: leave error state now. */
+  markUp(route: string): void;
+  /** Admin changes (balancer-manager parity): flags, loadfactor, lbset, redirect. */
+  update(route: string, patch: MemberPatch): void;
+  /** Read-only view for the manager page, metrics and tests, in config order. */
+  snapshot(now: number): MemberView[];
+  /** httpd `maxattempts`: failover attempts after the first try (total tries = 1 + maxAttempts). */
+  readonly maxAttempts: number;
+}
+
+/** httpd PROXY_WORKER_MAX_ROUTE_SIZE is 96 including the NUL. */
+const MAX_ROUTE_LENGTH = 95;
+const STATUS_KEYS = ["disabled", "stopped", "drain", "hotStandby", "hotSpare", "ignoreErrors"] as const;
+type StatusKey = (typeof STATUS_KEYS)[number];
+
+interface Member {
+  readonly route: string;
+  lbfactor: number;
+  lbset: number;
+  redirect: string;
+  status: Required<MemberStatus>;
+  inError: boolean;
+  errorSince: number;
+  lbstatus: number;
+  elected: number;
+  retries: number;
+  errors: number;
+}
+
+function fail(message: string): never {
+  throw new Error(`balancer: ${message}`);
+}
+
+function checkRoute(route: unknown, what: string): string {
+  if (typeof route !== "string" || route === "") fail(`${what} must be a non-empty string, got ${JSON.stringify(route)}`);
+  if (route.length > MAX_ROUTE_LENGTH) fail(`${what} "${route}" is longer than ${MAX_ROUTE_LENGTH} characters`);
+  // The route is the text after the FIRST "." of the session id (httpd strchr, balancer.md §2.3),
+  // so a route containing "." can never match. ";" "," and whitespace end or split the cookie
+  // value before it reaches us (and OX forbids them in com.openexchange.server.backendRoute).
+  if (/[.;,\s\p{Cc}]/u.test(route)) fail(`${what} "${route}" must not contain ".", ";", ",", whitespace or control characters`);
+  return route;
+}
+
+/** httpd set_worker_param: `ival = atof(val) * 100.0` (truncated), valid if 100..10000. */
+function toLbfactor(loadfactor: unknown, route: string): number {
+  if (typeof loadfactor !== "number" || !Number.isFinite(loadfactor)) {
+    fail(`member "${route}": loadfactor must be a number 1..100, got ${String(loadfactor)}`);
+  }
+  const lbfactor = Math.trunc(loadfactor * 100);
+  if (lbfactor < 100 || lbfactor > 10000) fail(`member "${route}": loadfactor must be 1..100, got ${loadfactor}`);
+  return lbfactor;
+}
+
+function checkLbset(lbset: unknown, route: string): number {
+  if (typeof lbset !== "number" || !Number.isInteger(lbset) || lbset < 0 || lbset > 99) {
+    fail(`member "${route}": lbset must be an integer 0..99, got ${String(lbset)}`);
+  }
+  return lbset;
+}
+
+function applyStatus(target: Required<MemberStatus>, patch: unknown, route: string): void {
+  if (patch === undefined) return;
+  if (typeof patch !== "object" || patch === null) fail(`member "${route}": status must be an object`);
+  for (const [key, value] of Object.entries(patch)) {
+    if (!(STATUS_KEYS as readonly string[]).includes(key)) {
+      fail(`member "${route}": unknown status flag "${key}" (valid: ${STATUS_KEYS.join(", ")})`);
+    }
+    if (value === undefined) continue;
+    if (typeof value !== "boolean") fail(`member "${route}": status.${key} must be a boolean`);
+    target[key as StatusKey] = value;
+  }
+}
+
+/** PROXY_WORKER_IS_USABLE: none of D, S, E. Drain is NOT part of it (sticky requests may use it). */
+function isUsable(m: Member): boolean {
+  return !m.status.disabled && !m.status.stopped && !m.inError;
+}
+
+/** ap_proxy_retry_worker: clear E once the retry window has passed ("we try anyway"). */
+function retryWorker(m: Member, now: number, retryMs: number): void {
+  if (!m.inError) return;
+  // "Won't retry worker: stopped"
+  if (m.status.stopped) return;
+  // httpd: `apr_time_now() > error_time + retry` — strictly after, so a member marked down at t
+  // with retry r is still skipped at exactly t + r. Same comparison (in ms) here.
+  if (m.status.ignoreErrors || now > m.errorSince + retryMs) {
+    m.inError = false;
+    m.retries++;
+  }
+}
+
+const LETTER_TO_FLAG: Record<string, StatusKey> = {
+  D: "disabled",
+  S: "stopped",
+  N: "drain",
+  H: "hotStandby",
+  R: "hotSpare",
+  I: "ignoreErrors",
+};
+
+/**
+ * Apache `status=` syntax, e.g. "+D-S+N", "S-E"-style sequences without E: each letter sets
+ * (after "+", or by default) or clears (after "-") a flag; the sign carries over to following
+ * letters, letters are case-insensitive (httpd set_worker_param + ap_proxy_set_wstatus).
+ * Returns a patch with explicit true/false, usable for MemberSpec.status and update().
+ * Only D S N H R I are accepted: E/C (error, health-check failed) are runtime state here, and
+ * O/F/G/U are httpd internals.
+ */
+export function parseStatusString(value: string): MemberStatus {
+  const out: MemberStatus = {};
+  let set = true;
+  for (let i = 0; i < value.length; i++) {
+    let c = value[i]!;
+    if (c === "+" || c === "-") {
+      set = c === "+";
+      i++;
+      if (i >= value.length) fail(`status "${value}": "${c}" must be followed by a flag letter`);
+      c = value[i]!;
+    }
+    const flag = LETTER_TO_FLAG[c.toUpperCase()];
+    if (!flag) fail(`status "${value}": unknown flag "${c}" (valid: D S N H R I)`);
+    out[flag] = set;
+  }
+  return out;
+}
+
+export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Balancer {
+  if (!Array.isArray(members) || members.length === 0) fail("at least one member is required");
+  if (typeof opts.retryMs !== "number" || !Number.isFinite(opts.retryMs) || opts.retryMs < 0) {
+    fail(`retryMs must be a number >= 0, got ${String(opts.retryMs)}`);
+  }
+  let maxAttempts = Math.max(1, members.length - 1);
+  if (opts.maxAttempts !== undefined) {
+    // balancer-manager accepts b_max 0..99
+    if (!Number.isInteger(opts.maxAttempts) || opts.maxAttempts < 0 || opts.maxAttempts > 99) {
+      fail(`maxAttempts must be an integer 0..99, got ${String(opts.maxAttempts)}`);
+    }
+    maxAttempts = opts.maxAttempts;
+  }
+  const retryMs = opts.retryMs;
+  const nofailover = !!opts.nofailover;
+  const forceRecovery = !!opts.forceRecovery;
+
+  const list: Member[] = [];
+  const byRoute = new Map<string, Member>();
+  for (const spec of members) {
+    const route = checkRoute(spec?.route, "route");
+    if (byRoute.has(route)) fail(`duplicate route "${route}"`);
+    const status: Required<MemberStatus> = {
+      disabled: false, stopped: false, drain: false, hotStandby: false, hotSpare: false, ignoreErrors: false,
+    };
+    applyStatus(status, spec.status, route);
+    const m: Member = {
+      route,
+      lbfactor: toLbfactor(spec.loadfactor, route),
+      lbset: checkLbset(spec.lbset, route),
+      redirect: spec.redirect ?? "",
+      status,
+      inError: false,
+      errorSince: 0,
+      // httpd starts from zeroed shared memory; recalc_factors only runs on a manager change.
+      lbstatus: 0,
+      elected: 0,
+      retries: 0,
+      errors: 0,
+    };
+    list.push(m);
+    byRoute.set(route, m);
+  }
+  for (const m of list) checkRedirect(m.route, m.redirect);
+
+  function checkRedirect(route: string, redirect: unknown): string {
+    if (redirect === "") return "";
+    if (typeof redirect !== "string") fail(`member "${route}": redirect must be a string`);
+    if (redirect === route) fail(`member "${route}": redirect to itself`);
+    if (!byRoute.has(redirect)) fail(`member "${route}": redirect "${redirect}" names no member`);
+    return redirect;
+  }
+
+  function get(route: string): Member {
+    const m = byRoute.get(route);
+    if (!m) fail(`unknown route "${route}"`);
+    return m;
+  }
+
+  /**
+   * force_recovery(): walk members in order running the retry check until one is not in error;
+   * if none is, clear E on all of them. Runs before the sticky lookup, so it helps sticky
+   * requests too. Only E counts: a disabled member that is not in error blocks recovery.
+   */
+  function forceRecoveryIfAllInError(now: number): void {
+    for (const m of list) {
+      if (!m.inError) return;
+      retryWorker(m, now, retryMs);
+      if (!m.inError) return;
+    }
+    if (!forceRecovery) return;
+    for (const m of list) {
+      m.retries++;
+      m.inError = false;
+    }
+  }
+
+  /**
+   * find_route_worker(). httpd scans normal members first, then hot standbys; with unique routes
+   * (enforced above) that is a plain lookup. `recursion` starts at 1 and a redirect is followed
+   * only while recursion < member count, which bounds redirect cycles like httpd does.
+   */
+  function findRouteMember(route: string, recursion: number, now: number, exclude: ReadonlySet<string>): Member | undefined {
+    const m = byRoute.get(route);
+    if (!m) return undefined;
+    if (!exclude.has(m.route)) {
+      if (isUsable(m)) return m;
+      retryWorker(m, now, retryMs);
+      if (isUsable(m)) return m;
+    }
+    if (m.redirect !== "" && recursion < list.length) {
+      return findRouteMember(m.redirect, recursion + 1, now, exclude);
+    }
+    return undefined;
+  }
+
+  /**
+   * ap_proxy_balancer_get_best_worker() with byrequests' is_best()/find_best_byrequests():
+   * each candidate offered gets lbstatus += lbfactor, the highest lbstatus wins with a strict
+   * '>' (ties go to the earlier member), and the winner pays the total offered.
+   */
+  function getBest(now: number, exclude: ReadonlySet<string>): Member | undefined {
+    let best: Member | undefined;
+    let total = 0;
+    const offer = (m: Member): void => {
+      m.lbstatus += m.lbfactor;
+      total += m.lbfactor;
+      if (!best || m.lbstatus > best.lbstatus) best = m;
+    };
+    let maxLbset = 0;
+    for (const m of list) if (m.lbset > maxLbset) maxLbset = m.lbset;
+
+    for (let lbset = 0; !best && lbset <= maxLbset; lbset++) {
+      let unusable = 0;
+      const spares: Member[] = [];
+      const standbys: Member[] = [];
+      for (const m of list) {
+        if (m.lbset !== lbset) continue;
+        // A draining member that is neither spare nor standby counts as unusable, so a spare
+        // may replace it.
+        if (m.status.drain) {
+          if (!m.status.hotSpare && !m.status.hotStandby) unusable++;
+          continue;
+        }
+        // Already tried for this request: httpd would find it in error on the failover pass.
+        if (exclude.has(m.route)) {
+          if (!m.status.hotSpare && !m.status.hotStandby) unusable++;
+          continue;
+        }
+        if (!isUsable(m)) retryWorker(m, now, retryMs);
+        if (m.status.hotSpare) {
+          if (isUsable(m)) spares.push(m);
+        } else if (m.status.hotStandby) {
+          if (isUsable(m)) standbys.push(m);
+        } else if (isUsable(m)) {
+          offer(m);
+        } else {
+          unusable++;
+        }
+      }
+      // Spares replace unusable members one for one, in config order.
+      for (let i = 0; i < spares.length && i < unusable; i++) offer(spares[i]!);
+      if (!best) for (const m of standbys) offer(m);
+    }
+    if (best) best.lbstatus -= total;
+    return best;
+  }
+
+  function choose(requestedRoute: string, now: number, exclude: ReadonlySet<string> = new Set()): Choice {
+    forceRecoveryIfAllInError(now);
+
+    if (requestedRoute !== "") {
+      const member = findRouteMember(requestedRoute, 1, now, exclude);
+      if (member) {
+        // proxy_balancer_pre_request's default updatelbstatus (byrequests has none): every usable
+        // member of every lbset — draining, spares and standbys included — gains its lbfactor and
+        // the chosen one pays the total, so sticky traffic counts against new sessions.
+        let total = 0;
+        for (const m of list) {
+          if (isUsable(m) && !exclude.has(m.route)) {
+            m.lbstatus += m.lbfactor;
+            total += m.lbfactor;
+          }
+        }
+        member.lbstatus -= total;
+        member.elected++;
+        // Redirect case: httpd sets BALANCER_ROUTE_CHANGED when the worker's route differs.
+        return { ok: true, route: member.route, sticky: true, routeChanged: member.route !== requestedRoute };
+      }
+      // nofailover (sticky_force) only refuses routes that name a member; a stale or foreign
+      // route is balanced like a request without one.
+      if (nofailover && byRoute.has(requestedRoute)) {
+        return {
+          ok: false,
+          kind: "no-member",
+          reason: `member for route "${requestedRoute}" is unusable and nofailover is on`,
+        };
+      }
+    }
+
+    const best = getBest(now, exclude);
+    if (!best) {
+      return {
+        ok: false,
+        kind: "no-member",
+        reason: "no usable member (all disabled, stopped, draining, in error or already tried)",
+      };
+    }
+    best.elected++;
+    // With a stickysession configured httpd always sets BALANCER_ROUTE_CHANGED on this path:
+    // either there was no route or the session moves to another node.
+    return { ok: true, route: best.route, sticky: false, routeChanged: true };
+  }
+
+  function markDown(route: string, now: number): void {
+    const m = get(route);
+    if (m.status.ignoreErrors) return;
+    // httpd refreshes error_time on every failure, so the retry window restarts.
+    m.inError = true;
+    m.errorSince = now;
+    m.errors++;
+  }
+
+  function markUp(route: string): void {
+    get(route).inError = false;
+  }
+
+  /** balancer_process_balancer_worker() for one member. Validates everything before changing anything. */
+  function update(route: string, patch: MemberPatch): void {
+    const m = get(route);
+    const lbfactor = patch.loadfactor !== undefined ? toLbfactor(patch.loadfactor, route) : undefined;
+    const lbset = patch.lbset !== undefined ? checkLbset(patch.lbset, route) : undefined;
+    const redirect = patch.redirect !== undefined ? checkRedirect(route, patch.redirect) : undefined;
+    const status = { ...m.status };
+    applyStatus(status, patch.status, route);
+
+    const wasUsable = isUsable(m);
+    if (lbfactor !== undefined) {
+      m.lbfactor = lbfactor;
+      // recalc_factors(): every lbstatus restarts at its lbfactor; a lone member is forced to 100.
+      if (list.length === 1) {
+        m.lbfactor = 100;
+        m.lbstatus = 100;
+      } else {
+        for (const x of list) x.lbstatus = x.lbfactor;
+      }
+    }
+    if (redirect !== undefined) m.redirect = redirect;
+    m.status = status;
+    if (lbset !== undefined) m.lbset = lbset;
+    // "if enabling, we need to reset all lb params": need_reset → byrequests reset() zeroes
+    // every lbstatus, so the returning member does not get a burst from a stale score.
+    if (!wasUsable && isUsable(m)) for (const x of list) x.lbstatus = 0;
+  }
+
+  function snapshot(now: number): MemberView[] {
+    return list.map((m) => {
+      const retryAt = m.inError && !m.status.stopped ? m.errorSince + retryMs : null;
+      return {
+        route: m.route,
+        loadfactor: m.lbfactor / 100,
+        lbfactor: m.lbfactor,
+        lbset: m.lbset,
+        redirect: m.redirect,
+        status: { ...m.status },
+        usable: isUsable(m),
+        inError: m.inError,
+        errorSince: m.inError ? m.errorSince : null,
+        retryAt,
+        retryInMs: retryAt === null ? null : m.status.ignoreErrors ? 0 : Math.max(0, retryAt - now),
+        lbstatus: m.lbstatus,
+        elected: m.elected,
+        retries: m.retries,
+        errors: m.errors,
+      };
+    });
+  }
+
+  return { choose, markDown, markUp, update, snapshot, maxAttempts };
+}
