@@ -18,6 +18,8 @@ export const ERROR_STATUS = {
   "connect-failed": 503,
   "pool-exhausted": 503,
   "backend-timeout": 504,
+  // Never sent (the client is gone); the status only labels the log line, as nginx's 499 does.
+  "client-aborted": 499,
 } as const;
 
 export type ErrorKind = keyof typeof ERROR_STATUS;

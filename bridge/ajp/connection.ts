@@ -1,0 +1,310 @@
+import { connect as netConnect, type Socket } from "node:net";
+import { OxError } from "../../common/errors.ts";
+import type { BodyReader } from "../body-reader.ts";
+import { bodyPacketHeader, maxBodyChunk } from "./body.ts";
+import { CPING_PACKET, EMPTY_BODY_PACKET, HEADER_LEN, MAGIC_TO_PROXY } from "./codes.ts";
+import { ForwardRequestEncoder, type ForwardRequest } from "./forward-request.ts";
+import { PacketReader } from "./reader.ts";
+import { decodeContainerMessage, type ContainerMessage } from "./response.ts";
+
+/** Where the node's response goes (the bridge's HTTP response, or a test double). */
+export interface ResponseSink {
+  /** Once, with the node's status and headers (flat name, value… list). */
+  head(status: number, headers: string[]): void;
+  /** Body bytes; false = the client is slow, wait for onDrain before sending more. */
+  write(chunk: Buffer): boolean;
+  onDrain(cb: () => void): void;
+  /** The node flushed (empty SEND_BODY_CHUNK): push what we have to the client now. */
+  flush(): void;
+}
+
+export type ExchangeOutcome =
+  | { ok: true; reuse: boolean; status: number }
+  | {
+      ok: false;
+      error: OxError;
+      /** Whether any byte of the request was handed to the socket (then it must never be replayed). */
+      requestSent: boolean;
+      /** Whether sink.head() was called (then the client response can only be aborted). */
+      responseStarted: boolean;
+    };
+
+interface Operation {
+  message(m: ContainerMessage): void;
+  closed(err: Error | undefined): void;
+  timedOut(): void;
+}
+
+export interface ConnectOptions {
+  host: string;
+  port: number;
+  connectTimeoutMs: number;
+  packetSize: number;
+}
+
+/**
+ * One AJP13 connection: one request at a time, no pipelining (ajp13.md §8).
+ * The exchange is a state machine driven by the node's packets; the body is
+ * pulled from the client only when the node asks for it, and the socket is
+ * paused whenever the client cannot take more, so neither direction buffers
+ * more than a packet or two.
+ *
+ * A connection whose exchange did not end with END_RESPONSE reuse=1 is
+ * destroyed, never reused.
+ */
+export class AjpConnection {
+  private readonly reader: PacketReader;
+  private readonly encoder: ForwardRequestEncoder;
+  private op: Operation | undefined;
+  private dead = false;
+  /** Set by the pool: called once when the connection closes. */
+  onClose: (() => void) | undefined;
+  readonly createdAt: number;
+  lastUsedAt: number;
+  uses = 0;
+
+  private constructor(
+    readonly socket: Socket,
+    readonly packetSize: number,
+    now: number,
+  ) {
+    this.reader = new PacketReader(MAGIC_TO_PROXY, packetSize - HEADER_LEN);
+    this.encoder = new ForwardRequestEncoder(packetSize);
+    this.createdAt = this.lastUsedAt = now;
+    socket.setNoDelay(true);
+    socket.on("data", this.onData);
+    socket.on("timeout", this.onTimeout);
+    socket.on("error", () => {}); // the 'close' that follows carries the outcome
+    socket.on("end", () => socket.destroy()); // AJP has no half-close: the node is done with us
+    socket.once("close", (hadError) => this.onSocketClose(hadError ? new Error("connection reset") : undefined));
+  }
+
+  /** Resolves once connected; rejects with OxError connect-failed. */
+  static connect(o: ConnectOptions): Promise<AjpConnection> {
+    return new Promise((resolve, reject) => {
+      const socket = netConnect({ host: o.host, port: o.port });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new OxError("connect-failed", `connect to ${o.host}:${o.port} timed out after ${o.connectTimeoutMs} ms`));
+      }, o.connectTimeoutMs);
+      socket.once("connect", () => {
+        clearTimeout(timer);
+        socket.removeAllListeners("error");
+        resolve(new AjpConnection(socket, o.packetSize, Date.now()));
+      });
+      socket.once("error", (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(new OxError("connect-failed", `connect to ${o.host}:${o.port} failed: ${err.code ?? err.message}`, { cause: err }));
+      });
+    });
+  }
+
+  get isOpen(): boolean {
+    return !this.dead && !this.socket.destroyed && this.socket.readyState === "open";
+  }
+
+  get busy(): boolean {
+    return this.op !== undefined;
+  }
+
+  destroy(): void {
+    if (this.dead) return;
+    this.dead = true;
+    this.socket.destroy();
+  }
+
+  private onData = (chunk: Buffer): void => {
+    this.reader.push(chunk);
+    for (;;) {
+      const f = this.reader.next();
+      if (f.kind === "need-more") return;
+      if (f.kind === "error") return this.protocolError(`framing: ${f.reason}`);
+      const d = decodeContainerMessage(f.payload);
+      if (!d.ok) return this.protocolError(d.reason);
+      // Data while idle means the node is out of step with us.
+      if (!this.op) return this.protocolError(`unexpected ${d.value.type} on an idle connection`);
+      this.op.message(d.value);
+      if (this.dead) return;
+    }
+  };
+
+  private protocolError(reason: string): void {
+    const op = this.op;
+    this.destroy();
+    op?.closed(new OxError("backend-protocol", reason));
+  }
+
+  private onTimeout = (): void => {
+    this.op?.timedOut();
+  };
+
+  private onSocketClose(err: Error | undefined): void {
+    this.dead = true;
+    const op = this.op;
+    this.op = undefined;
+    op?.closed(err);
+    this.onClose?.();
+  }
+
+  /** CPing/CPong (ajp13.md §7): true if the node answered within timeoutMs. Only on an idle connection. */
+  cping(timeoutMs: number): Promise<boolean> {
+    if (this.op || !this.isOpen) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (ok: boolean) => {
+        clearTimeout(timer);
+        this.op = undefined;
+        if (!ok) this.destroy();
+        resolve(ok);
+      };
+      const timer = setTimeout(() => done(false), timeoutMs);
+      this.op = {
+        message: (m) => done(m.type === "cpong"),
+        closed: () => done(false),
+        timedOut: () => {},
+      };
+      this.socket.write(CPING_PACKET);
+    });
+  }
+
+  /**
+   * One request/response exchange. `body` is null for requests without a
+   * body; `contentLength` null means the length is unknown (chunked upload)
+   * and the node pulls the body with GET_BODY_CHUNK.
+   */
+  forward(
+    req: ForwardRequest,
+    body: BodyReader | null,
+    contentLength: number | null,
+    sink: ResponseSink,
+    replyTimeoutMs: number,
+  ): { outcome: Promise<ExchangeOutcome>; abort: (err: OxError) => void } {
+    const packet = this.encoder.encode(req);
+    if (!packet) {
+      const error = new OxError("headers-too-large", `request headers do not fit one AJP packet of ${this.packetSize} bytes`);
+      return { outcome: Promise.resolve({ ok: false, error, requestSent: false, responseStarted: false }), abort: () => {} };
+    }
+    if (this.op || !this.isOpen) {
+      const error = new OxError("connect-failed", "connection not usable");
+      return { outcome: Promise.resolve({ ok: false, error, requestSent: false, responseStarted: false }), abort: () => {} };
+    }
+    this.uses++;
+    const socket = this.socket;
+    const maxChunk = maxBodyChunk(this.packetSize);
+    let responseStarted = false;
+    let status = 0;
+    let bodyEndSent = false;
+    // With a known length the first body packet goes out unasked; the node
+    // cannot finish before reading it, so END_RESPONSE before it was sent
+    // means the node and we are out of step.
+    let firstBodyPending = contentLength !== null && contentLength > 0;
+    let waitingForClient = 0;
+    let pausedForClient = false;
+    let finished = false;
+
+    let settle!: (o: ExchangeOutcome) => void;
+    const outcome = new Promise<ExchangeOutcome>((r) => (settle = r));
+
+    const finish = (o: ExchangeOutcome): void => {
+      if (finished) return;
+      finished = true;
+      this.op = undefined;
+      socket.setTimeout(0);
+      if (!o.ok || !o.reuse) this.destroy();
+      else {
+        this.lastUsedAt = Date.now();
+        // END_RESPONSE can arrive in the same read as data the client was slow to take.
+        if (pausedForClient) socket.resume();
+      }
+      if (body && !o.ok) body.detach();
+      settle(o);
+    };
+    const fail = (error: OxError): void => finish({ ok: false, error, requestSent: true, responseStarted });
+
+    const sendBody = async (n: number): Promise<void> => {
+      if (!body) {
+        bodyEndSent = true;
+        socket.write(EMPTY_BODY_PACKET);
+        return;
+      }
+      waitingForClient++;
+      let data: Buffer | null;
+      try {
+        data = await body.take(Math.min(n, maxChunk));
+      } catch (e) {
+        waitingForClient--;
+        return fail(new OxError("client-aborted", (e as Error).message));
+      }
+      waitingForClient--;
+      if (finished) return;
+      firstBodyPending = false;
+      if (data === null) {
+        bodyEndSent = true;
+        socket.write(EMPTY_BODY_PACKET);
+      } else {
+        // Header and data as one writev: the client's chunk is not copied.
+        socket.cork();
+        socket.write(bodyPacketHeader(data.length));
+        socket.write(data);
+        socket.uncork();
+      }
+    };
+
+    this.op = {
+      message: (m) => {
+        switch (m.type) {
+          case "headers":
+            if (responseStarted) return this.protocolError("node sent headers twice");
+            responseStarted = true;
+            status = m.status;
+            sink.head(m.status, m.headers);
+            return;
+          case "body":
+            if (!responseStarted) {
+              // httpd ignores a flush before headers; data before headers is a protocol error.
+              if (m.data.length === 0) return;
+              return this.protocolError("body data before headers");
+            }
+            if (m.data.length === 0) return sink.flush();
+            if (!sink.write(m.data) && !pausedForClient) {
+              pausedForClient = true;
+              socket.pause();
+              sink.onDrain(() => {
+                pausedForClient = false;
+                if (!finished) socket.resume();
+              });
+            }
+            return;
+          case "get-body":
+            if (bodyEndSent) return this.protocolError("node asked for body after its end");
+            if (firstBodyPending) return this.protocolError("node asked for body before the first packet");
+            void sendBody(m.length);
+            return;
+          case "end":
+            if (!responseStarted) return this.protocolError("END_RESPONSE without headers");
+            finish({ ok: true, reuse: m.reuse && !firstBodyPending && waitingForClient === 0, status });
+            return;
+          case "cpong":
+            return this.protocolError("CPong during a request");
+        }
+      },
+      closed: (err) => {
+        if (err instanceof OxError) return fail(err);
+        fail(new OxError("backend-aborted", responseStarted ? "node closed the connection mid-response" : "node closed the connection before answering"));
+      },
+      timedOut: () => {
+        // Waiting on the client (body or back-pressure) is not the node's fault.
+        if (waitingForClient > 0 || pausedForClient) {
+          socket.setTimeout(replyTimeoutMs);
+          return;
+        }
+        fail(new OxError("backend-timeout", `no reply from the node for ${replyTimeoutMs} ms`));
+      },
+    };
+
+    socket.setTimeout(replyTimeoutMs);
+    socket.write(packet);
+    if (firstBodyPending) void sendBody(maxChunk);
+    return { outcome, abort: (err) => fail(err) };
+  }
+}

@@ -1,0 +1,165 @@
+import { OxError } from "../../common/errors.ts";
+import { AjpConnection } from "./connection.ts";
+
+export interface PoolOptions {
+  host: string;
+  port: number;
+  packetSize: number;
+  /** Hard cap of open (and opening) connections. */
+  max: number;
+  /** Idle connections kept regardless of ttl (Apache smax). */
+  smax: number;
+  ttlMs: number;
+  connectTimeoutMs: number;
+  /** CPing before reusing an idle connection; 0 = off. */
+  pingMs: number;
+  /** Longest wait for a free connection when all are busy. */
+  acquireMs: number;
+  /** Most requests allowed to wait at once. */
+  queue: number;
+}
+
+interface Waiter {
+  resolve(c: AjpConnection): void;
+  reject(e: OxError): void;
+  timer: NodeJS.Timeout;
+}
+
+export interface PoolStats {
+  open: number;
+  idle: number;
+  busy: number;
+  waiting: number;
+  created: number;
+}
+
+/**
+ * Persistent AJP connections to one node. Idle connections are reused last-in
+ * first-out (the warmest socket, and the cold ones age out); when all `max`
+ * are busy a bounded queue waits for one, and beyond that the caller gets
+ * pool-exhausted at once instead of piling up.
+ *
+ * Only timers on waiting requests and one slow sweep; the common path (an idle
+ * connection is there) takes no timer at all.
+ */
+export class NodePool {
+  private readonly idle: AjpConnection[] = [];
+  private readonly waiters: Waiter[] = [];
+  private total = 0;
+  private created = 0;
+  private closed = false;
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(readonly o: PoolOptions) {
+    this.sweeper = setInterval(() => this.sweep(Date.now()), Math.max(250, Math.min(o.ttlMs / 2, 5000)));
+    this.sweeper.unref();
+  }
+
+  stats(): PoolStats {
+    return { open: this.total, idle: this.idle.length, busy: this.total - this.idle.length, waiting: this.waiters.length, created: this.created };
+  }
+
+  /**
+   * A connection ready for one exchange. Rejects with connect-failed when a
+   * new connection (or its CPing) fails: nothing of the request was sent, so
+   * the caller may try another node. Rejects with pool-exhausted when the
+   * queue is full or the wait is over.
+   */
+  async acquire(): Promise<AjpConnection> {
+    if (this.closed) throw new OxError("connect-failed", "pool closed");
+    for (let c = this.idle.pop(); c; c = this.idle.pop()) {
+      if (!c.isOpen) continue;
+      if (Date.now() - c.lastUsedAt >= this.o.ttlMs) {
+        c.destroy();
+        continue;
+      }
+      // A stale socket found by CPing costs nothing: the request was not sent yet.
+      if (this.o.pingMs > 0 && !(await c.cping(this.o.pingMs))) continue;
+      return c;
+    }
+    if (this.total < this.o.max) return this.open();
+    if (this.waiters.length >= this.o.queue) {
+      throw new OxError("pool-exhausted", `all ${this.o.max} connections to ${this.o.host}:${this.o.port} are busy and ${this.waiters.length} requests wait`, { retryAfter: 1 });
+    }
+    return new Promise<AjpConnection>((resolve, reject) => {
+      const w: Waiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          const i = this.waiters.indexOf(w);
+          if (i >= 0) this.waiters.splice(i, 1);
+          reject(new OxError("pool-exhausted", `no free connection to ${this.o.host}:${this.o.port} within ${this.o.acquireMs} ms`, { retryAfter: 1 }));
+        }, this.o.acquireMs),
+      };
+      this.waiters.push(w);
+    });
+  }
+
+  private async open(): Promise<AjpConnection> {
+    this.total++;
+    let c: AjpConnection;
+    try {
+      c = await AjpConnection.connect(this.o);
+    } catch (e) {
+      this.total--;
+      this.serveWaiters();
+      throw e;
+    }
+    this.created++;
+    c.onClose = () => this.forget(c);
+    if (this.closed) {
+      c.destroy();
+      throw new OxError("connect-failed", "pool closed");
+    }
+    if (this.o.pingMs > 0 && !(await c.cping(this.o.pingMs))) {
+      throw new OxError("connect-failed", `node ${this.o.host}:${this.o.port} accepted the connection but did not answer CPing within ${this.o.pingMs} ms`);
+    }
+    return c;
+  }
+
+  /** Give a connection back after an exchange. Only connections that ended with reuse=1 are still open. */
+  release(c: AjpConnection): void {
+    if (!c.isOpen || c.busy || this.closed) {
+      c.destroy();
+      return;
+    }
+    const w = this.waiters.shift();
+    if (w) {
+      clearTimeout(w.timer);
+      w.resolve(c);
+      return;
+    }
+    this.idle.push(c);
+  }
+
+  private forget(c: AjpConnection): void {
+    this.total--;
+    const i = this.idle.indexOf(c);
+    if (i >= 0) this.idle.splice(i, 1);
+    this.serveWaiters();
+  }
+
+  /** A slot freed up: open a connection for the longest-waiting request. */
+  private serveWaiters(): void {
+    if (this.closed || this.waiters.length === 0 || this.total >= this.o.max) return;
+    const w = this.waiters.shift()!;
+    clearTimeout(w.timer);
+    this.open().then(w.resolve, w.reject);
+  }
+
+  /** Apache ttl/smax: idle connections beyond the first smax that sat unused for ttl are closed. */
+  sweep(now: number): void {
+    // idle is ordered by last use (LIFO reuse takes from the end), so idle[0] waited longest.
+    while (this.idle.length > this.o.smax && now - this.idle[0].lastUsedAt >= this.o.ttlMs) this.idle.shift()!.destroy();
+  }
+
+  close(): void {
+    this.closed = true;
+    clearInterval(this.sweeper);
+    for (const w of this.waiters.splice(0)) {
+      clearTimeout(w.timer);
+      w.reject(new OxError("connect-failed", "pool closed"));
+    }
+    for (const c of this.idle.splice(0)) c.destroy();
+  }
+}

@@ -1,0 +1,103 @@
+import type { Readable } from "node:stream";
+
+/**
+ * Pulls a client request body in pieces of at most `n` bytes, the way AJP
+ * asks for it (GET_BODY_CHUNK), with explicit back-pressure: the source is
+ * paused once `highWater` bytes are queued, so a fast client cannot make the
+ * bridge hold more than about highWater + one socket read per request.
+ *
+ * Chunks are handed out as views of what the source emitted (no copies).
+ */
+export class BodyReader {
+  private readonly queue: Buffer[] = [];
+  private queued = 0;
+  private ended = false;
+  private failure: Error | undefined;
+  private waiter: (() => void) | undefined;
+  /** Bytes handed out so far. */
+  taken = 0;
+
+  constructor(
+    private readonly source: Readable,
+    private readonly highWater = 64 * 1024,
+  ) {
+    source.on("data", this.onData);
+    source.once("end", this.onEnd);
+    source.once("error", this.onError);
+    source.once("close", this.onClose);
+  }
+
+  private onData = (chunk: Buffer): void => {
+    this.queue.push(chunk);
+    this.queued += chunk.length;
+    if (this.queued >= this.highWater) this.source.pause();
+    this.wake();
+  };
+
+  private onEnd = (): void => {
+    this.ended = true;
+    this.wake();
+  };
+
+  private onError = (err: Error): void => {
+    this.failure ??= err;
+    this.wake();
+  };
+
+  private onClose = (): void => {
+    if (!this.ended) this.failure ??= new Error("client closed the request before its body was complete");
+    this.wake();
+  };
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
+  }
+
+  /** Bytes received from the client and not yet handed out. */
+  get buffered(): number {
+    return this.queued;
+  }
+
+  get done(): boolean {
+    return this.ended && this.queued === 0;
+  }
+
+  /**
+   * Up to n bytes (at least 1), null at the end of the body. Rejects when the
+   * client went away before the body was complete.
+   */
+  async take(n: number): Promise<Buffer | null> {
+    for (;;) {
+      if (this.queue.length > 0) return this.shift(n);
+      if (this.failure) throw this.failure;
+      if (this.ended) return null;
+      this.source.resume();
+      await new Promise<void>((resolve) => (this.waiter = resolve));
+    }
+  }
+
+  private shift(n: number): Buffer {
+    const head = this.queue[0];
+    let out: Buffer;
+    if (head.length <= n) {
+      this.queue.shift();
+      out = head;
+    } else {
+      out = head.subarray(0, n);
+      this.queue[0] = head.subarray(n);
+    }
+    this.queued -= out.length;
+    this.taken += out.length;
+    if (this.queued < this.highWater && !this.ended) this.source.resume();
+    return out;
+  }
+
+  /** Stop reading (the node will not ask for the rest). */
+  detach(): void {
+    this.source.off("data", this.onData);
+    this.queue.length = 0;
+    this.queued = 0;
+  }
+}

@@ -1,0 +1,256 @@
+import { readFileSync } from "node:fs";
+import { parse as parseToml } from "smol-toml";
+import { z } from "zod";
+import { parseStatusString, type MemberSpec } from "./balancer.ts";
+import { MAX_PACKET_SIZE, MIN_PACKET_SIZE } from "./ajp/codes.ts";
+
+/**
+ * The bridge's whole configuration, declared once. Names follow Apache's
+ * BalancerMember/ProxySet keys (timeout, ttl, smax, retry, loadfactor, route,
+ * lbset, status, ping, connectiontimeout) so an Apache config maps line by line;
+ * durations are in seconds like Apache's, fractions allowed.
+ *
+ * Secrets never live in the file: it names environment variables instead.
+ */
+
+const seconds = (max: number) => z.number().min(0).max(max);
+const hostPort = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected "host:port", e.g. "10.20.30.213:8009" or "[::1]:8009"');
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name");
+const pathPrefix = z.string().regex(/^\/[^/?#;%]*(\/[^/?#;%]+)*$/, 'expected an absolute path like "/ajax", no trailing slash');
+
+const memberDefaults = {
+  loadfactor: z.number().min(1).max(100).default(1),
+  lbset: z.number().int().min(0).max(99).default(0),
+  status: z.string().default(""),
+  redirect: z.string().optional(),
+  /** AJP secret (Tomcat's connector `secret`), taken from this environment variable. */
+  secret_env: envName.optional(),
+  /** Reply timeout: longest wait for the next packet from the node. */
+  timeout: seconds(86_400).default(100),
+  connectiontimeout: seconds(600).default(5),
+  /** Idle connections older than this are closed (keep below the node's keep-alive). */
+  ttl: seconds(86_400).default(60),
+  /** Idle connections kept regardless of ttl. */
+  smax: z.number().int().min(0).max(10_000).default(0),
+  /** Hard cap of connections to this node. */
+  max: z.number().int().min(1).max(10_000).default(64),
+  /** CPing timeout before each reuse of a pooled connection; 0 = off (Apache's `ping`). */
+  ping: seconds(60).default(0),
+  /** How long a request may wait for a free connection when all `max` are busy. */
+  acquire: seconds(600).default(5),
+  /** How many requests may wait for a connection at once; beyond that 503 at once. */
+  queue: z.number().int().min(0).max(100_000).default(256),
+  packet_size: z.number().int().min(MIN_PACKET_SIZE).max(MAX_PACKET_SIZE).default(8192),
+};
+
+const memberSchema = z
+  .object({
+    route: z
+      .string()
+      .min(1)
+      .max(95)
+      .regex(/^[^.;,\s]+$/, "a route must be non-empty and contain no '.', ';', ',' or whitespace (it is the text after the first '.' of the session id)"),
+    address: hostPort,
+    ...memberDefaults,
+  })
+  .strict();
+
+const configSchema = z
+  .object({
+    listen: hostPort.default("127.0.0.1:8009"),
+    /** HMAC secret shared with the worker (wrangler secret BRIDGE_SECRET). */
+    secret_env: envName.default("OXEDGE_BRIDGE_SECRET"),
+    /** Accepted clock skew for the worker's timestamp. */
+    signature_window: seconds(600).default(30),
+    /** Log one line per request (errors are always logged). */
+    access_log: z.boolean().default(false),
+    prefixes: z
+      .array(pathPrefix)
+      .min(1)
+      .default(["/ajax", "/servlet", "/infostore", "/publications", "/Microsoft-Server-ActiveSync", "/usm-json"]),
+    provisioning: z
+      .object({
+        path: pathPrefix.default("/servlet/axis2/services"),
+        allow: z.array(z.string()).default([]),
+      })
+      .strict()
+      .prefault({}),
+    /** Per-prefix reply timeouts overriding the member timeout, e.g. ActiveSync long polls. */
+    timeouts: z
+      .array(z.object({ prefix: pathPrefix, timeout: seconds(86_400) }).strict())
+      .default([{ prefix: "/Microsoft-Server-ActiveSync", timeout: 900 }]),
+    balancer: z
+      .object({
+        retry: seconds(86_400).default(60),
+        nofailover: z.boolean().default(false),
+        forcerecovery: z.boolean().default(true),
+        maxattempts: z.number().int().min(0).max(99).optional(),
+        /** Seconds between CPing health checks of members in error; 0 = off (a request is the probe, as in Apache). */
+        healthcheck: seconds(3600).default(5),
+      })
+      .strict()
+      .prefault({}),
+    members: z.array(memberSchema).min(1),
+  })
+  .strict();
+
+export type BridgeConfigInput = z.input<typeof configSchema>;
+type Parsed = z.output<typeof configSchema>;
+
+export interface MemberConfig {
+  route: string;
+  host: string;
+  port: number;
+  spec: MemberSpec;
+  secret: string | undefined;
+  timeoutMs: number;
+  connectTimeoutMs: number;
+  ttlMs: number;
+  smax: number;
+  max: number;
+  pingMs: number;
+  acquireMs: number;
+  queue: number;
+  packetSize: number;
+}
+
+export interface BridgeConfig {
+  listenHost: string;
+  listenPort: number;
+  secret: string;
+  signatureWindowS: number;
+  accessLog: boolean;
+  prefixes: string[];
+  provisioning: { path: string; allow: string[] };
+  timeouts: { prefix: string; timeoutMs: number }[];
+  balancer: { retryMs: number; nofailover: boolean; forceRecovery: boolean; maxAttempts?: number; healthcheckMs: number };
+  members: MemberConfig[];
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+function splitHostPort(s: string): { host: string; port: number } {
+  const i = s.lastIndexOf(":");
+  const host = s.slice(0, i).replace(/^\[(.*)\]$/, "$1");
+  return { host, port: Number(s.slice(i + 1)) };
+}
+
+function valueAt(input: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = input;
+  for (const k of path) {
+    if (v === null || typeof v !== "object") return undefined;
+    v = (v as Record<PropertyKey, unknown>)[k];
+  }
+  return v;
+}
+
+function fieldName(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((s, k) => (typeof k === "number" ? `${s}[${k}]` : s ? `${s}.${String(k)}` : String(k)), "") || "(top level)";
+}
+
+/** Validate a parsed config object; env supplies the secrets it names. Throws ConfigError naming field, value and rule. */
+export function buildConfig(input: unknown, env: NodeJS.ProcessEnv = process.env): BridgeConfig {
+  const r = configSchema.safeParse(input);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => {
+      const value = valueAt(input, i.path);
+      const shown = value === undefined ? "(missing)" : JSON.stringify(value);
+      return `  ${fieldName(i.path)} = ${shown}: ${i.message}`;
+    });
+    throw new ConfigError(`invalid bridge config:\n${lines.join("\n")}`);
+  }
+  return resolve(r.data, env);
+}
+
+function resolve(c: Parsed, env: NodeJS.ProcessEnv): BridgeConfig {
+  const problems: string[] = [];
+  const secret = env[c.secret_env];
+  if (!secret) problems.push(`  secret_env = "${c.secret_env}": that environment variable is empty or unset (it holds the worker↔bridge HMAC secret)`);
+  else if (secret.length < 16) problems.push(`  secret_env = "${c.secret_env}": the secret is ${secret.length} characters; at least 16 are required`);
+
+  const routes = new Set<string>();
+  const members = c.members.map((m, i) => {
+    if (routes.has(m.route)) problems.push(`  members[${i}].route = "${m.route}": routes must be unique`);
+    routes.add(m.route);
+    let status = {};
+    try {
+      status = parseStatusString(m.status);
+    } catch (e) {
+      problems.push(`  members[${i}].status = "${m.status}": ${(e as Error).message}`);
+    }
+    let memberSecret: string | undefined;
+    if (m.secret_env) {
+      memberSecret = env[m.secret_env];
+      if (!memberSecret) problems.push(`  members[${i}].secret_env = "${m.secret_env}": that environment variable is empty or unset`);
+      else if (!/^[\x20-\x7e]+$/.test(memberSecret)) problems.push(`  members[${i}].secret_env = "${m.secret_env}": an AJP secret must be printable ASCII (Tomcat compares it as such)`);
+    }
+    const { host, port } = splitHostPort(m.address);
+    if (port < 1 || port > 65535) problems.push(`  members[${i}].address = "${m.address}": port must be 1..65535`);
+    return {
+      route: m.route,
+      host,
+      port,
+      spec: { route: m.route, loadfactor: m.loadfactor, lbset: m.lbset, status, redirect: m.redirect },
+      secret: memberSecret,
+      timeoutMs: m.timeout * 1000,
+      connectTimeoutMs: m.connectiontimeout * 1000,
+      ttlMs: m.ttl * 1000,
+      smax: m.smax,
+      max: m.max,
+      pingMs: m.ping * 1000,
+      acquireMs: m.acquire * 1000,
+      queue: m.queue,
+      packetSize: m.packet_size,
+    } satisfies MemberConfig;
+  });
+  members.forEach((m, i) => {
+    if (m.spec.redirect !== undefined && !routes.has(m.spec.redirect)) {
+      problems.push(`  members[${i}].redirect = "${m.spec.redirect}": no member has that route`);
+    }
+  });
+  if (problems.length) throw new ConfigError(`invalid bridge config:\n${problems.join("\n")}`);
+
+  const listen = splitHostPort(c.listen);
+  return {
+    listenHost: listen.host,
+    listenPort: listen.port,
+    secret: secret!,
+    signatureWindowS: c.signature_window,
+    accessLog: c.access_log,
+    prefixes: c.prefixes,
+    provisioning: c.provisioning,
+    timeouts: c.timeouts.map((t) => ({ prefix: t.prefix, timeoutMs: t.timeout * 1000 })),
+    balancer: {
+      retryMs: c.balancer.retry * 1000,
+      nofailover: c.balancer.nofailover,
+      forceRecovery: c.balancer.forcerecovery,
+      maxAttempts: c.balancer.maxattempts,
+      healthcheckMs: c.balancer.healthcheck * 1000,
+    },
+    members,
+  };
+}
+
+/** Read a TOML (or .json) file and validate it. */
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): BridgeConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new ConfigError(`cannot read config file ${file}: ${(e as Error).message}`);
+  }
+  let data: unknown;
+  try {
+    data = file.endsWith(".json") ? JSON.parse(text) : parseToml(text);
+  } catch (e) {
+    throw new ConfigError(`config file ${file} is not valid ${file.endsWith(".json") ? "JSON" : "TOML"}: ${(e as Error).message}`);
+  }
+  return buildConfig(data, env);
+}
