@@ -1,0 +1,734 @@
+/**
+ * Real Apache Tomcat 10 nodes for interop tests and benchmarks.
+ *
+ * Each instance gets its own CATALINA_BASE under `<repo>/.tmp/`, an AJP connector (with a
+ * secret, as production requires) and an HTTP connector on loopback, and serves the servlet
+ * app in `test/support/tomcat-app/` (compiled on first use). See
+ * /work/shared/docs/real-peers.md for why it is run this way.
+ *
+ * @example
+ * const [ox1, ox2] = await startTomcatCluster(["OX1", "OX2"]);
+ * // ... point the bridge at ox1.ajpPort / ox1.secret ...
+ * await Promise.all([ox1.stop(), ox2.stop()]);
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createHash, randomBytes } from "node:crypto";
+import fs from "node:fs";
+import http from "node:http";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export interface TomcatNode {
+  route: string;
+  ajpPort: number;
+  httpPort: number;
+  secret: string;
+  /** PID of the current JVM (the latest one after restart()). */
+  pid: number;
+  baseDir: string;
+  /** SIGTERM (graceful Tomcat shutdown), wait for exit, SIGKILL after a bound. */
+  stop(): Promise<void>;
+  /** SIGKILL: a crashed node. */
+  kill(): Promise<void>;
+  /** SIGSTOP: a hung node; the kernel still accepts TCP connections for it. */
+  pause(): void;
+  /** SIGCONT. */
+  resume(): void;
+  /** Start again on the same ports, route and secret (stops first if still running). */
+  restart(): Promise<void>;
+  /** ESTABLISHED connections whose local end is this node's AJP port (from /proc/net/tcp*). */
+  ajpConnectionCount(): Promise<number>;
+}
+
+export interface TomcatOptions {
+  route: string;
+  secret: string;
+  /** AJP packetSize; Tomcat ignores values under 8192. Default 8192. */
+  packetSize?: number;
+  /** maxThreads for both connectors (Tomcat default 200). */
+  maxThreads?: number;
+  /** keepAliveTimeout of the AJP connector; Tomcat's default for AJP is infinite. */
+  keepAliveTimeoutMs?: number;
+  /** More attributes for the AJP <Connector>, e.g. { allowedRequestAttributesPattern: "AJP_.*" }. */
+  ajpConnectorAttrs?: Record<string, string>;
+}
+
+/** The JSON body of the test app's `.../echo` endpoint. */
+export interface TomcatEcho {
+  node: string;
+  method: string;
+  protocol: string;
+  requestURI: string;
+  servletPath: string;
+  pathInfo: string | null;
+  queryString: string | null;
+  /** Every header value separately: grouped by name (servlet API order), values in arrival order. */
+  headers: [string, string][];
+  remoteAddr: string;
+  remoteHost: string;
+  remotePort: number;
+  localAddr: string | null;
+  localName: string;
+  localPort: number;
+  isSecure: boolean;
+  scheme: string;
+  serverName: string;
+  serverPort: number;
+  /** request.getRequestedSessionId(); the endpoint never creates a session. */
+  sessionId: string | null;
+  sessionIdValid: boolean;
+  sessionIdFromCookie: boolean;
+  sessionIdFromURL: boolean;
+  bodyLength: number;
+  bodySha256: string;
+  contentLengthHeader: string | null;
+}
+
+export type TomcatClusterOptions = Omit<TomcatOptions, "route" | "secret"> & {
+  /** One secret for all nodes, or one per route. Default: `oxedge-test-<route>`. */
+  secret?: string | ((route: string) => string);
+};
+
+export const TOMCAT_HOME = process.env.OXEDGE_TOMCAT_HOME ?? "/usr/share/tomcat10";
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const TMP_DIR = path.join(REPO_ROOT, ".tmp");
+const APP_SRC = path.join(REPO_ROOT, "test/support/tomcat-app");
+const APP_CACHE = path.join(TMP_DIR, "tomcat-app");
+const SERVLET_API_JAR = path.join(TOMCAT_HOME, "lib/servlet-api.jar");
+const TOMCAT_JARS = [
+  "bin/bootstrap.jar",
+  "bin/tomcat-juli.jar",
+  "lib/catalina.jar",
+  "lib/servlet-api.jar",
+  "lib/tomcat-coyote.jar",
+  "lib/tomcat-util.jar",
+];
+
+const READY_TIMEOUT_MS = 30_000;
+const STOP_TIMEOUT_MS = 15_000;
+/** Set to keep instance directories after the process exits (for reading their logs). */
+const KEEP_DIRS = process.env.OXEDGE_KEEP_TOMCAT === "1";
+
+const JVM_FLAGS = [
+  "-Xms64m",
+  "-Xmx384m",
+  "-Djava.awt.headless=true",
+  // SecureRandom seeds the session id generator; blocking /dev/random can stall start-up for seconds.
+  "-Djava.security.egd=file:/dev/./urandom",
+  // A connector that cannot bind must end the JVM, so start-up fails fast instead of timing out.
+  "-Dorg.apache.catalina.startup.EXIT_ON_INIT_FAILURE=true",
+  "-Djava.util.logging.manager=org.apache.juli.ClassLoaderLogManager",
+  // Tomcat reflects into these JDK internals (memory-leak protection, RMI); Java 17 needs them opened.
+  "--add-opens=java.base/java.lang=ALL-UNNAMED",
+  "--add-opens=java.base/java.io=ALL-UNNAMED",
+  "--add-opens=java.base/java.util=ALL-UNNAMED",
+  "--add-opens=java.base/java.util.concurrent=ALL-UNNAMED",
+  "--add-opens=java.rmi/sun.rmi.transport=ALL-UNNAMED",
+];
+
+// ---------------------------------------------------------------------------------------------
+// Prerequisites and the servlet app
+
+function onPath(cmd: string): boolean {
+  for (const dir of (process.env.PATH ?? "").split(path.delimiter)) {
+    if (!dir) continue;
+    try {
+      fs.accessSync(path.join(dir, cmd), fs.constants.X_OK);
+      return true;
+    } catch {
+      // keep looking
+    }
+  }
+  return false;
+}
+
+/** What startTomcat() needs on this machine: java, javac and the Tomcat 10 jars. */
+export function tomcatAvailable(): { ok: true } | { ok: false; missing: string[] } {
+  const missing: string[] = [];
+  if (!onPath("java")) missing.push("java (Java 17 runtime)");
+  if (!onPath("javac")) missing.push("javac (Java 17 JDK)");
+  for (const jar of TOMCAT_JARS) {
+    if (!fs.existsSync(path.join(TOMCAT_HOME, jar))) missing.push(`${path.join(TOMCAT_HOME, jar)} (Tomcat 10)`);
+  }
+  return missing.length === 0 ? { ok: true } : { ok: false, missing };
+}
+
+function appSources(): string[] {
+  const java = fs
+    .readdirSync(APP_SRC)
+    .filter((f) => f.endsWith(".java"))
+    .sort()
+    .map((f) => path.join(APP_SRC, f));
+  return [...java, path.join(APP_SRC, "WEB-INF/web.xml")];
+}
+
+let appPromise: Promise<string> | undefined;
+
+/**
+ * Compiles the servlet app (once per source version) and returns its docBase.
+ * The cache is keyed by a hash of the sources rather than by mtime: test workers compile
+ * concurrently, and each finished build is published with an atomic rename, so no worker
+ * ever points Tomcat at a half-written directory.
+ */
+export function ensureTomcatApp(): Promise<string> {
+  appPromise ??= buildApp().catch((err) => {
+    appPromise = undefined;
+    throw err;
+  });
+  return appPromise;
+}
+
+async function buildApp(): Promise<string> {
+  const sources = appSources();
+  const hash = createHash("sha256");
+  for (const f of sources) hash.update(f).update(fs.readFileSync(f));
+  const version = hash.digest("hex").slice(0, 16);
+  const docBase = path.join(APP_CACHE, version);
+  if (fs.existsSync(path.join(docBase, "WEB-INF/classes"))) return docBase;
+
+  fs.mkdirSync(APP_CACHE, { recursive: true });
+  const staging = fs.mkdtempSync(path.join(APP_CACHE, `.build-${version}-`));
+  try {
+    fs.mkdirSync(path.join(staging, "WEB-INF/classes"), { recursive: true });
+    fs.copyFileSync(path.join(APP_SRC, "WEB-INF/web.xml"), path.join(staging, "WEB-INF/web.xml"));
+    const javaFiles = sources.filter((f) => f.endsWith(".java"));
+    const { code, output } = await run("javac", [
+      "--release", "17", "-encoding", "UTF-8", "-nowarn",
+      "-cp", SERVLET_API_JAR,
+      "-d", path.join(staging, "WEB-INF/classes"),
+      ...javaFiles,
+    ]);
+    if (code !== 0) throw new Error(`javac failed for the Tomcat test app (exit ${code}):\n${output}`);
+    try {
+      fs.renameSync(staging, docBase);
+    } catch (err) {
+      // Another worker published the same version first; theirs is identical.
+      if (!fs.existsSync(path.join(docBase, "WEB-INF/classes"))) throw err;
+    }
+  } finally {
+    fs.rmSync(staging, { recursive: true, force: true });
+  }
+  pruneOldAppBuilds(version);
+  return docBase;
+}
+
+/** Old builds may still be in use by a Tomcat of another run, so only week-old ones go. */
+function pruneOldAppBuilds(current: string): void {
+  const cutoff = Date.now() - 7 * 24 * 3600_000;
+  for (const name of fs.readdirSync(APP_CACHE)) {
+    if (name === current) continue;
+    const p = path.join(APP_CACHE, name);
+    try {
+      if (fs.statSync(p).mtimeMs < cutoff) fs.rmSync(p, { recursive: true, force: true });
+    } catch {
+      // raced with another pruner
+    }
+  }
+}
+
+function run(cmd: string, args: string[]): Promise<{ code: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (d) => (output += d));
+    child.stderr.on("data", (d) => (output += d));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? -1, output }));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The download pattern, computed without holding the whole body in memory
+
+const PATTERN_BLOCK = (() => {
+  const b = Buffer.alloc(64 * 1024);
+  for (let i = 0; i < b.length; i++) b[i] = (i * 31 + 7) & 0xff;
+  return b;
+})();
+
+/** Bytes [start, start+len) of the `.../download` body: byte i = (i * 31 + 7) & 0xff. */
+export function patternBytes(start: number, len: number): Buffer {
+  const out = Buffer.allocUnsafe(len);
+  for (let o = 0; o < len; ) {
+    const at = (start + o) % PATTERN_BLOCK.length;
+    o += PATTERN_BLOCK.copy(out, o, at, Math.min(PATTERN_BLOCK.length, at + len - o));
+  }
+  return out;
+}
+
+/** Hex SHA-256 of the first n bytes of the download pattern, hashed block by block. */
+export function patternSha256(n: number): string {
+  const hash = createHash("sha256");
+  // The block length is a multiple of the pattern's 256-byte period, so it can be reused as is.
+  for (let left = n; left > 0; left -= PATTERN_BLOCK.length) {
+    hash.update(left >= PATTERN_BLOCK.length ? PATTERN_BLOCK : PATTERN_BLOCK.subarray(0, left));
+  }
+  return hash.digest("hex");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Probes
+
+const CPING = Buffer.from([0x12, 0x34, 0x00, 0x01, 0x0a]);
+const CPONG = Buffer.from([0x41, 0x42, 0x00, 0x01, 0x09]);
+
+/** true when an AJP13 CPing on host:port is answered with a CPong within timeoutMs. */
+export function ajpCping(port: number, timeoutMs = 1000, host = "127.0.0.1"): Promise<boolean> {
+  return new Promise((resolve) => {
+    let got = Buffer.alloc(0);
+    const sock = net.connect({ host, port });
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    sock.on("connect", () => sock.write(CPING));
+    sock.on("data", (d) => {
+      got = Buffer.concat([got, d]);
+      if (got.length >= CPONG.length) done(got.subarray(0, CPONG.length).equals(CPONG));
+    });
+    sock.on("error", () => done(false));
+    sock.on("close", () => done(false));
+  });
+}
+
+function httpOk(port: number, urlPath: string, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const req = http.get(
+      { host: "127.0.0.1", port, path: urlPath, agent: false, timeout: timeoutMs, headers: { connection: "close" } },
+      (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode === 200));
+        res.on("error", () => resolve(false));
+      },
+    );
+    req.on("timeout", () => req.destroy());
+    req.on("error", () => resolve(false));
+  });
+}
+
+/** ESTABLISHED (state 01) sockets whose local end is 127.0.0.1:port, IPv4 or v4-mapped IPv6. */
+async function establishedOnLocalPort(port: number): Promise<number> {
+  const portHex = port.toString(16).toUpperCase().padStart(4, "0");
+  const locals = new Set([`0100007F:${portHex}`, `0000000000000000FFFF00000100007F:${portHex}`]);
+  let count = 0;
+  for (const file of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text: string;
+    try {
+      text = await fs.promises.readFile(file, "utf8");
+    } catch {
+      continue; // no IPv6 in this kernel
+    }
+    for (const line of text.split("\n").slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length > 3 && cols[3] === "01" && locals.has(cols[1])) count++;
+    }
+  }
+  return count;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ports, directories and process bookkeeping
+
+const handedOut = new Set<number>();
+
+/** A port the kernel just reported free on 127.0.0.1, not yet given to another instance of this process. */
+async function freePort(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = net.createServer();
+      srv.on("error", reject);
+      srv.listen(0, "127.0.0.1", () => {
+        const { port } = srv.address() as net.AddressInfo;
+        srv.close(() => resolve(port));
+      });
+    });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error("no free port found on 127.0.0.1 after 50 tries");
+}
+
+const live = new Set<ChildProcess>();
+const ownedDirs = new Set<string>();
+let hooksInstalled = false;
+
+/**
+ * The JVMs are children of this (test worker) process; none may outlive it. 'exit' covers
+ * normal ends and process.exit(); the signal handlers cover a worker being terminated; the
+ * ParentWatchdog in the app covers SIGKILL, where no handler runs.
+ */
+function installCleanupHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  process.on("exit", cleanupNow);
+  for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
+    const handler = () => {
+      cleanupNow();
+      process.removeListener(sig, handler);
+      // Re-raise for the default action, but only if nobody else handles the signal.
+      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+    };
+    process.on(sig, handler);
+  }
+}
+
+function cleanupNow(): void {
+  for (const child of live) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  live.clear();
+  if (!KEEP_DIRS) {
+    for (const dir of ownedDirs) {
+      try {
+        fs.rmSync(dir, { recursive: true, force: true });
+      } catch {
+        // a JVM that is still dying may hold files; the next run's sweep removes the rest
+      }
+    }
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+let swept = false;
+
+/** Removes instance directories left by runs whose launcher process is gone, unless asked to keep them. */
+function sweepStaleDirs(): void {
+  if (swept || KEEP_DIRS) return;
+  swept = true;
+  let names: string[];
+  try {
+    names = fs.readdirSync(TMP_DIR);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith("tomcat-") || name === "tomcat-app") continue;
+    const dir = path.join(TMP_DIR, name);
+    try {
+      const owner = Number(fs.readFileSync(path.join(dir, "owner.pid"), "utf8"));
+      if (owner && owner !== process.pid && pidAlive(owner)) continue;
+      fs.rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // no owner file yet (being created) or already removed
+    }
+  }
+}
+
+function xmlAttr(v: string | number): string {
+  return String(v).replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+function attrs(map: Record<string, string | number | undefined>): string {
+  return Object.entries(map)
+    .filter(([, v]) => v !== undefined)
+    .map(([k, v]) => `${k}="${xmlAttr(v as string | number)}"`)
+    .join(" ");
+}
+
+interface Layout {
+  opts: TomcatOptions;
+  ajpPort: number;
+  httpPort: number;
+  baseDir: string;
+  docBase: string;
+}
+
+function writeServerXml(l: Layout): void {
+  const { opts } = l;
+  const threads = opts.maxThreads;
+  const ajp = attrs({
+    protocol: "AJP/1.3",
+    address: "127.0.0.1",
+    port: l.ajpPort,
+    secretRequired: "true",
+    secret: opts.secret,
+    packetSize: opts.packetSize ?? 8192,
+    maxThreads: threads,
+    keepAliveTimeout: opts.keepAliveTimeoutMs,
+    ...opts.ajpConnectorAttrs,
+  });
+  const httpConn = attrs({ protocol: "HTTP/1.1", address: "127.0.0.1", port: l.httpPort, maxThreads: threads });
+  // No shutdown port: stop() uses SIGTERM, and a port would be one more thing to collide.
+  // Manager pathname="" keeps sessions from surviving restart(), as on a real node crash.
+  // The filters skip the WebSocket and JSP initializers and classpath jar scanning, which
+  // the app does not use and which cost start-up time.
+  const xml = `<?xml version="1.0" encoding="UTF-8"?>
+<Server port="-1">
+  <Service name="Catalina">
+    <Connector ${httpConn}/>
+    <Connector ${ajp}/>
+    <Engine name="Catalina" defaultHost="localhost" jvmRoute="${xmlAttr(opts.route)}">
+      <Host name="localhost" appBase="webapps" unpackWARs="false" autoDeploy="false" deployOnStartup="false">
+        <Context path="" docBase="${xmlAttr(l.docBase)}" reloadable="false"
+                 containerSciFilter="org\\.apache\\.tomcat\\.websocket\\.server\\.WsSci|org\\.apache\\.jasper\\.servlet\\.JasperInitializer">
+          <Manager pathname=""/>
+          <JarScanner scanClassPath="false" scanManifest="false"/>
+        </Context>
+      </Host>
+    </Engine>
+  </Service>
+</Server>
+`;
+  fs.writeFileSync(path.join(l.baseDir, "conf/server.xml"), xml);
+}
+
+function createBaseDir(route: string): string {
+  fs.mkdirSync(TMP_DIR, { recursive: true });
+  const safe = route.replace(/[^A-Za-z0-9_.-]/g, "_");
+  const baseDir = path.join(TMP_DIR, `tomcat-${safe}-${randomBytes(4).toString("hex")}`);
+  for (const sub of ["conf", "logs", "temp", "work", "webapps"]) fs.mkdirSync(path.join(baseDir, sub), { recursive: true });
+  fs.writeFileSync(path.join(baseDir, "owner.pid"), String(process.pid));
+  // The global web.xml normally brings the default and JSP servlets; the app needs neither,
+  // and without them an unmapped path is a plain 404 from Tomcat.
+  fs.writeFileSync(
+    path.join(baseDir, "conf/web.xml"),
+    `<?xml version="1.0" encoding="UTF-8"?>
+<web-app xmlns="https://jakarta.ee/xml/ns/jakartaee" version="6.0">
+  <session-config><session-timeout>30</session-timeout></session-config>
+</web-app>
+`,
+  );
+  fs.writeFileSync(
+    path.join(baseDir, "conf/logging.properties"),
+    `handlers = java.util.logging.ConsoleHandler
+.handlers = java.util.logging.ConsoleHandler
+.level = INFO
+java.util.logging.ConsoleHandler.level = ALL
+java.util.logging.ConsoleHandler.formatter = org.apache.juli.OneLineFormatter
+`,
+  );
+  return baseDir;
+}
+
+function logTail(baseDir: string, lines = 40): string {
+  try {
+    const text = fs.readFileSync(path.join(baseDir, "logs/console.log"), "utf8");
+    return text.split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no log)";
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function waitExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      child.removeListener("exit", onExit);
+      resolve(false);
+    }, timeoutMs);
+    const onExit = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    child.once("exit", onExit);
+  });
+}
+
+class StartupError extends Error {
+  constructor(
+    message: string,
+    readonly bindFailure: boolean,
+  ) {
+    super(message);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The instance
+
+class TomcatInstance implements TomcatNode {
+  readonly route: string;
+  readonly secret: string;
+  private child: ChildProcess | undefined;
+  private lastPid = 0;
+
+  constructor(private readonly layout: Layout) {
+    this.route = layout.opts.route;
+    this.secret = layout.opts.secret;
+  }
+
+  get ajpPort(): number {
+    return this.layout.ajpPort;
+  }
+  get httpPort(): number {
+    return this.layout.httpPort;
+  }
+  get baseDir(): string {
+    return this.layout.baseDir;
+  }
+  get pid(): number {
+    return this.lastPid;
+  }
+
+  private running(): boolean {
+    const c = this.child;
+    return !!c && c.exitCode === null && c.signalCode === null;
+  }
+
+  /** Spawns the JVM and waits until both connectors answer; on failure the JVM is killed. */
+  async launch(): Promise<void> {
+    const { baseDir } = this.layout;
+    writeServerXml(this.layout);
+    const logFd = fs.openSync(path.join(baseDir, "logs/console.log"), "a");
+    let child: ChildProcess;
+    try {
+      child = spawn(
+        "java",
+        [
+          ...JVM_FLAGS,
+          `-Djava.util.logging.config.file=${path.join(baseDir, "conf/logging.properties")}`,
+          `-DjvmRoute=${this.route}`,
+          `-Doxedge.parentPid=${process.pid}`,
+          `-Dcatalina.home=${TOMCAT_HOME}`,
+          `-Dcatalina.base=${baseDir}`,
+          `-Djava.io.tmpdir=${path.join(baseDir, "temp")}`,
+          "-cp",
+          [path.join(TOMCAT_HOME, "bin/bootstrap.jar"), path.join(TOMCAT_HOME, "bin/tomcat-juli.jar")].join(":"),
+          "org.apache.catalina.startup.Bootstrap",
+          // No JNDI: the app does not use it, and its setup is start-up time.
+          "-nonaming",
+          "start",
+        ],
+        { cwd: baseDir, stdio: ["ignore", logFd, logFd] },
+      );
+    } finally {
+      fs.closeSync(logFd);
+    }
+    let spawnError: Error | undefined;
+    child.on("error", (err) => (spawnError = err));
+    child.once("exit", () => live.delete(child));
+    // The worker must be able to exit while a node is still up (the exit hook then kills it).
+    child.unref();
+    live.add(child);
+    this.child = child;
+    this.lastPid = child.pid ?? 0;
+
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    for (let delay = 25; ; delay = Math.min(delay * 2, 200)) {
+      if (spawnError || !this.running()) {
+        await waitExit(child, 1000);
+        const tail = logTail(baseDir);
+        throw new StartupError(
+          `Tomcat ${this.route} exited during start-up (${spawnError?.message ?? `exit ${child.exitCode ?? child.signalCode}`}); ` +
+            `log ${baseDir}/logs/console.log:\n${tail}`,
+          /BindException|Address already in use/.test(tail),
+        );
+      }
+      if ((await httpOk(this.httpPort, "/ajax/echo", 1000)) && (await ajpCping(this.ajpPort, 1000))) return;
+      if (Date.now() > deadline) {
+        child.kill("SIGKILL");
+        await waitExit(child, 5000);
+        throw new StartupError(
+          `Tomcat ${this.route} not ready after ${READY_TIMEOUT_MS} ms (http ${this.httpPort}, ajp ${this.ajpPort}); ` +
+            `log ${baseDir}/logs/console.log:\n${logTail(baseDir)}`,
+          false,
+        );
+      }
+      await sleep(delay);
+    }
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running()) return;
+    child.kill("SIGTERM");
+    // A paused JVM would never run its shutdown hook.
+    this.resume();
+    if (!(await waitExit(child, STOP_TIMEOUT_MS))) {
+      child.kill("SIGKILL");
+      await waitExit(child, 5000);
+    }
+  }
+
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || !this.running()) return;
+    child.kill("SIGKILL");
+    await waitExit(child, 5000);
+  }
+
+  pause(): void {
+    if (this.running()) this.child!.kill("SIGSTOP");
+  }
+
+  resume(): void {
+    if (this.running()) this.child!.kill("SIGCONT");
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.launch();
+  }
+
+  ajpConnectionCount(): Promise<number> {
+    return establishedOnLocalPort(this.ajpPort);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public entry points
+
+/**
+ * Starts one Tomcat node and resolves when its HTTP connector serves the app and its AJP
+ * connector answers a CPing (30 s bound; the error carries the tail of the node's log).
+ */
+export async function startTomcat(opts: TomcatOptions): Promise<TomcatNode> {
+  const available = tomcatAvailable();
+  if (!available.ok) throw new Error(`cannot start Tomcat, missing: ${available.missing.join(", ")}`);
+  installCleanupHooks();
+  sweepStaleDirs();
+  const docBase = await ensureTomcatApp();
+  const baseDir = createBaseDir(opts.route);
+  ownedDirs.add(baseDir);
+  // A port reported free can be taken by someone else before the JVM binds it; then new ports.
+  for (let attempt = 1; ; attempt++) {
+    const node = new TomcatInstance({ opts, baseDir, docBase, ajpPort: await freePort(), httpPort: await freePort() });
+    try {
+      await node.launch();
+      return node;
+    } catch (err) {
+      if (!(err instanceof StartupError && err.bindFailure && attempt < 3)) {
+        // Keep the directory of a failed start for its logs; the next run's sweep removes it.
+        ownedDirs.delete(baseDir);
+        throw err;
+      }
+    }
+  }
+}
+
+/** Starts one node per route in parallel; if any fails, the others are stopped again. */
+export async function startTomcatCluster(
+  routes: string[] = ["OX1", "OX2"],
+  opts: TomcatClusterOptions = {},
+): Promise<TomcatNode[]> {
+  const { secret, ...rest } = opts;
+  const secretFor = (route: string) =>
+    typeof secret === "function" ? secret(route) : (secret ?? `oxedge-test-${route}`);
+  const results = await Promise.allSettled(routes.map((route) => startTomcat({ ...rest, route, secret: secretFor(route) })));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+  const started = results.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  if (failed) {
+    await Promise.all(started.map((n) => n.stop()));
+    throw failed.reason;
+  }
+  return started;
+}
