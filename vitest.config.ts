@@ -6,6 +6,7 @@ export default defineConfig({
   test: {
     include: ["test/**/*.test.ts", "bridge/**/*.test.ts", "worker/**/*.test.ts", "common/**/*.test.ts"],
     environment: "node",
+    globalSetup: ["test/support/global-setup.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Interop suites start JVMs; on 2 cores running them all at once only causes timeouts.
