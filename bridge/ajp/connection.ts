@@ -124,7 +124,12 @@ export class AjpConnection {
       if (!d.ok) return this.protocolError(d.reason);
       // Data while idle means the node is out of step with us.
       if (!this.op) return this.protocolError(`unexpected ${d.value.type} on an idle connection`);
-      this.op.message(d.value);
+      try {
+        this.op.message(d.value);
+      } catch (e) {
+        // e.g. the node sent a header value the HTTP layer refuses: its fault, not a crash.
+        return this.protocolError(`response rejected: ${(e as Error).message}`);
+      }
       if (this.dead) return;
     }
   };

@@ -1,0 +1,250 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { errorBody, OxError } from "../common/errors.ts";
+import { HANDOFF_HEADERS, type HandoffFields } from "../common/signing.ts";
+import type { ResponseSink } from "./ajp/connection.ts";
+import type { ForwardRequest } from "./ajp/forward-request.ts";
+import { BodyReader } from "./body-reader.ts";
+import { Cluster } from "./cluster.ts";
+import type { BridgeConfig } from "./config.ts";
+import { HandoffVerifier } from "./handoff.ts";
+import { createLogger, type LogFields, type Logger } from "./log.ts";
+import { PathPolicy } from "./path-policy.ts";
+
+/** Hop-by-hop headers (RFC 9110 §7.6.1) and our own hand-off fields never reach a node or the client. */
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"]);
+
+function connectionTokens(v: string | string[] | undefined): Set<string> | undefined {
+  if (!v) return undefined;
+  const s = new Set<string>();
+  for (const t of String(v).split(",")) s.add(t.trim().toLowerCase());
+  return s;
+}
+
+/** The request headers a node sees: the client's, minus hop-by-hop and hand-off fields, with Host as the client saw it. */
+export function nodeHeaders(raw: readonly string[], host: string, connection: Set<string> | undefined): string[] {
+  const out: string[] = ["Host", host];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const lower = raw[i].toLowerCase();
+    if (lower === "host" || HOP_BY_HOP.has(lower) || lower.startsWith("x-oxedge-") || connection?.has(lower)) continue;
+    out.push(raw[i], raw[i + 1]);
+  }
+  return out;
+}
+
+function splitHost(host: string, https: boolean): { name: string; port: number } {
+  const m = /^(\[[^\]]*\]|[^:]*)(?::(\d+))?$/.exec(host);
+  const name = m?.[1] ?? host;
+  const port = m?.[2] ? Number(m[2]) : https ? 443 : 80;
+  return { name, port };
+}
+
+/** ServerResponse as an AJP response sink, guarding the node's Content-Length so a short body is an abort, never a clean end. */
+class HttpSink implements ResponseSink {
+  declaredLength = -1;
+  written = 0;
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly route: string,
+    private readonly head_: boolean,
+  ) {}
+
+  head(status: number, headers: string[]): void {
+    const out: string[] = [];
+    let connection: Set<string> | undefined;
+    for (let i = 0; i + 1 < headers.length; i += 2) if (headers[i].toLowerCase() === "connection") connection = connectionTokens(headers[i + 1]);
+    for (let i = 0; i + 1 < headers.length; i += 2) {
+      const lower = headers[i].toLowerCase();
+      if (HOP_BY_HOP.has(lower) || lower.startsWith("x-oxedge-") || connection?.has(lower)) continue;
+      if (lower === "content-length") {
+        // Two different lengths from a node would make the body ambiguous: keep the first.
+        if (this.declaredLength >= 0) continue;
+        const n = Number(headers[i + 1]);
+        if (!Number.isSafeInteger(n) || n < 0) continue;
+        this.declaredLength = n;
+      }
+      out.push(headers[i], headers[i + 1]);
+    }
+    out.push(HANDOFF_HEADERS.servedBy, this.route);
+    this.res.writeHead(status, out);
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.head_) return true;
+    this.written += chunk.length;
+    // Bytes past the promised length are dropped; the response is aborted at the end (see `bad`).
+    if (this.declaredLength >= 0 && this.written > this.declaredLength) return true;
+    return this.res.write(chunk);
+  }
+
+  onDrain(cb: () => void): void {
+    this.res.once("drain", cb);
+  }
+
+  flush(): void {
+    // Node writes through immediately; nothing is held back to flush.
+  }
+
+  /** Why the body does not match the node's Content-Length, if it does not. */
+  get bad(): string | undefined {
+    if (this.head_ || this.declaredLength < 0 || this.res.statusCode === 204 || this.res.statusCode === 304) return undefined;
+    if (this.written < this.declaredLength) return "node ended the body short of its Content-Length";
+    if (this.written > this.declaredLength) return "node sent more body than its Content-Length";
+    return undefined;
+  }
+}
+
+export interface Bridge {
+  server: Server;
+  cluster: Cluster;
+  url: string;
+  close(): Promise<void>;
+}
+
+export function createBridge(config: BridgeConfig, log: Logger = createLogger()): { server: Server; cluster: Cluster } {
+  const cluster = new Cluster(config, log);
+  const verifier = new HandoffVerifier(config.secret, config.signatureWindowS);
+  const policy = new PathPolicy(config.prefixes, config.provisioning.path, config.provisioning.allow);
+  let seq = 0;
+
+  const fail = (res: ServerResponse, err: OxError, requestId: string, fields: LogFields): void => {
+    log(err.status >= 500 ? "error" : "warn", err.message, { kind: err.kind, status: err.status, request_id: requestId, ...fields });
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const headers: Record<string, string> = { "content-type": "text/plain; charset=utf-8", "x-oxedge-error": err.kind, "cache-control": "no-store" };
+    if (err.retryAfter !== undefined) headers["retry-after"] = String(err.retryAfter);
+    res.writeHead(err.status, headers);
+    res.end(errorBody(err.kind, requestId));
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const requestId = (req.headers[HANDOFF_HEADERS.requestId] as string | undefined)?.slice(0, 64) || `b${process.pid}-${++seq}`;
+    const auth = await verifier.check(req);
+    if (!auth.ok) {
+      // Answer, then drop the connection: an unauthenticated body is not worth reading.
+      res.setHeader("connection", "close");
+      return fail(res, new OxError("bad-signature", auth.reason), requestId, { method: req.method, peer: req.socket.remoteAddress });
+    }
+    const f = auth.fields;
+    const url = req.url ?? "/";
+    const q = url.indexOf("?");
+    const path = q < 0 ? url : url.slice(0, q);
+    const verdict = policy.judge(path, f.clientIp);
+    if (!verdict.ok) return fail(res, new OxError(verdict.kind, verdict.reason), requestId, { path, client: f.clientIp });
+    await forward(req, res, f, path, q < 0 ? undefined : url.slice(q + 1), requestId);
+  };
+
+  const replyTimeout = (path: string, memberTimeout: number): number => {
+    let best: { prefix: string; timeoutMs: number } | undefined;
+    for (const t of config.timeouts) if (path.startsWith(t.prefix) && (!best || t.prefix.length > best.prefix.length)) best = t;
+    return best?.timeoutMs ?? memberTimeout;
+  };
+
+  const forward = async (req: IncomingMessage, res: ServerResponse, f: HandoffFields, path: string, query: string | undefined, requestId: string): Promise<void> => {
+    const started = Date.now();
+    const te = req.headers["transfer-encoding"];
+    if (te !== undefined && te.toLowerCase() !== "chunked") {
+      return fail(res, new OxError("bad-request", `unsupported transfer-encoding ${te}`), requestId, { path });
+    }
+    const cl = req.headers["content-length"];
+    const contentLength = cl === undefined ? (te ? null : 0) : Number(cl);
+    let lease;
+    try {
+      lease = await cluster.lease(f.route);
+    } catch (e) {
+      return fail(res, e instanceof OxError ? e : new OxError("connect-failed", String(e)), requestId, { path, route: f.route });
+    }
+    const { member, conn } = lease;
+    const https = f.proto === "https";
+    const { name, port } = splitHost(f.host, https);
+    const fr: ForwardRequest = {
+      method: req.method ?? "GET",
+      protocol: `HTTP/${req.httpVersion}`,
+      uri: path,
+      remoteAddr: f.clientIp,
+      remoteHost: f.clientIp,
+      serverName: name,
+      serverPort: port,
+      isSsl: https,
+      headers: nodeHeaders(req.rawHeaders, f.host, connectionTokens(req.headers.connection)),
+      queryString: query,
+      route: member.config.route,
+      secret: member.config.secret,
+      remotePort: f.clientPort || undefined,
+    };
+    const hasBody = contentLength === null || contentLength > 0;
+    const body = hasBody ? new BodyReader(req) : null;
+    const sink = new HttpSink(res, member.config.route, req.method === "HEAD");
+    const ex = conn.forward(fr, body, contentLength, sink, replyTimeout(path, member.config.timeoutMs));
+    const onClientGone = () => {
+      if (!res.writableFinished) ex.abort(new OxError("client-aborted", "client went away"));
+    };
+    res.once("close", onClientGone);
+    let outcome;
+    try {
+      outcome = await ex.outcome;
+    } finally {
+      res.off("close", onClientGone);
+    }
+    const logFields = { method: req.method, path, route: member.config.route, requested_route: f.route || undefined, route_changed: lease.routeChanged || undefined, ms: Date.now() - started, request_id: requestId };
+    if (outcome.ok) {
+      member.pool.release(conn);
+      const bad = sink.bad;
+      if (bad) {
+        log("error", bad, { kind: "backend-protocol", ...logFields });
+        res.destroy();
+        return;
+      }
+      res.end();
+      // The node answered without reading the whole upload: drop the rest rather than read it.
+      if (body && !body.done) req.destroy();
+      if (config.accessLog) log("info", "request", { status: outcome.status, ...logFields });
+      return;
+    }
+    if (outcome.error.kind === "client-aborted") {
+      log("warn", outcome.error.message, { kind: "client-aborted", ...logFields });
+      return;
+    }
+    fail(res, outcome.error, requestId, logFields);
+  };
+
+  const server = createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, (req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      const err = e instanceof OxError ? e : new OxError("backend-protocol", `internal error: ${(e as Error)?.message ?? e}`);
+      fail(res, err, "-", { path: req.url });
+    });
+  });
+  server.on("clientError", (err, socket) => {
+    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+    else socket.destroy();
+    log("warn", "malformed request from the edge", { kind: "bad-request", error: (err as NodeJS.ErrnoException).code ?? err.message });
+  });
+  return { server, cluster };
+}
+
+/** Start listening; resolves with the bridge URL. */
+export async function startBridge(config: BridgeConfig, log?: Logger): Promise<Bridge> {
+  const { server, cluster } = createBridge(config, log);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.listenPort, config.listenHost, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const a = server.address() as AddressInfo;
+  const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
+  return {
+    server,
+    cluster,
+    url: `http://${host}:${a.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        cluster.close();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
