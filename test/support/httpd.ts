@@ -1,0 +1,445 @@
+/**
+ * Apache httpd (Debian apache2) with mod_proxy_balancer + mod_proxy_ajp, configured like the
+ * incumbent OX front end (/work/shared/fixtures/proxy_ajp.conf) but on a free loopback port
+ * and with its own base directory under `<repo>/.tmp/`. Used as a real AJP client for the demo
+ * node and as the incumbent in benchmarks. See /work/shared/docs/real-peers.md.
+ *
+ * Every response carries `X-Served-Route` (the balancer member's route) so tests can see
+ * which member answered.
+ *
+ * @example
+ * const httpd = await startHttpd({ members: [{ host: "127.0.0.1", ajpPort: ox1.port, route: "OX1", secret: "s" }] });
+ * await fetch(`http://127.0.0.1:${httpd.port}/ajax/echo`);
+ * await httpd.stop();
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import net from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+export interface HttpdMember {
+  host: string;
+  ajpPort: number;
+  route: string;
+  secret?: string;
+  loadfactor?: number;
+  timeout?: number;
+  retry?: number;
+  ttl?: number;
+  smax?: number;
+}
+
+export interface Httpd {
+  port: number;
+  pid: number;
+  baseDir: string;
+  stop(): Promise<void>;
+  errorLog(): string;
+}
+
+export interface HttpdOptions {
+  members: HttpdMember[];
+  /** Paths proxied to the balancer; default the six OX prefixes. */
+  prefixes?: string[];
+  /** Who may reach /servlet/axis2/services (the SOAP provisioning API); default 127.0.0.1 as in the OX config. */
+  provisioningAllow?: string[];
+  /** Appended at the end of the generated config (server context). */
+  extraConf?: string;
+  /** ProxyIOBufferSize, i.e. the AJP packet size httpd uses (8192 default; must match the nodes). */
+  iobuffersize?: number;
+}
+
+export const APACHE_BIN = process.env.OXEDGE_APACHE_BIN ?? "/usr/sbin/apache2";
+export const APACHE_MODULES = process.env.OXEDGE_APACHE_MODULES ?? "/usr/lib/apache2/modules";
+const DEFAULT_PREFIXES = ["/ajax", "/servlet", "/infostore", "/publications", "/Microsoft-Server-ActiveSync", "/usm-json"];
+const MODULES: [string, string][] = [
+  ["mpm_event_module", "mod_mpm_event.so"],
+  ["authz_core_module", "mod_authz_core.so"],
+  ["authz_host_module", "mod_authz_host.so"],
+  // Order/Deny/Allow in the OX config are 2.2 syntax, served by access_compat.
+  ["access_compat_module", "mod_access_compat.so"],
+  ["headers_module", "mod_headers.so"],
+  ["slotmem_shm_module", "mod_slotmem_shm.so"],
+  ["proxy_module", "mod_proxy.so"],
+  ["proxy_ajp_module", "mod_proxy_ajp.so"],
+  ["proxy_balancer_module", "mod_proxy_balancer.so"],
+  ["lbmethod_byrequests_module", "mod_lbmethod_byrequests.so"],
+];
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const TMP_DIR = path.join(REPO_ROOT, ".tmp");
+const READY_TIMEOUT_MS = 10_000;
+const STOP_TIMEOUT_MS = 5_000;
+/** Set to keep base directories (config, error log) after the process exits. */
+const KEEP_DIRS = process.env.OXEDGE_KEEP_HTTPD === "1";
+
+const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+
+/** Why httpd cannot be used here, or undefined when it can. */
+export function httpdUnavailableReason(): string | undefined {
+  try {
+    fs.accessSync(APACHE_BIN, fs.constants.X_OK);
+  } catch {
+    return `${APACHE_BIN} not found (Debian package apache2)`;
+  }
+  const missing = MODULES.map(([, f]) => path.join(APACHE_MODULES, f)).filter((f) => !fs.existsSync(f));
+  if (missing.length) return `apache2 modules missing: ${missing.join(", ")}`;
+  if (isRoot && spawnSync("id", ["-u", "www-data"]).status !== 0) return "running as root but there is no www-data user for httpd's workers";
+  return undefined;
+}
+
+export function httpdAvailable(): boolean {
+  return httpdUnavailableReason() === undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process bookkeeping: only PIDs this process started are ever signalled
+
+const live = new Map<number, { child: ChildProcess; baseDir: string }>();
+let hooksInstalled = false;
+
+function installCleanupHooks(): void {
+  if (hooksInstalled) return;
+  hooksInstalled = true;
+  process.on("exit", cleanupNow);
+  for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
+    const handler = () => {
+      cleanupNow();
+      process.removeListener(sig, handler);
+      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+    };
+    process.on(sig, handler);
+  }
+}
+
+/**
+ * SIGTERM, not SIGKILL: httpd's parent then takes its worker children down with it, whereas a
+ * killed parent would leave them orphaned and holding the port.
+ */
+function cleanupNow(): void {
+  for (const [pid, { baseDir }] of live) {
+    try {
+      process.kill(pid, "SIGTERM");
+    } catch {
+      // already gone
+    }
+    if (!KEEP_DIRS) fs.rmSync(baseDir, { recursive: true, force: true });
+  }
+  live.clear();
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** PIDs whose parent is `pid` (httpd's worker processes). */
+function childrenOf(pid: number): number[] {
+  const out: number[] = [];
+  for (const name of fs.readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${name}/stat`, "utf8");
+      // Field 4 is the parent PID; the command name (field 2) may contain spaces, so split after ')'.
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid === pid) out.push(Number(name));
+    } catch {
+      // exited while we looked
+    }
+  }
+  return out;
+}
+
+function cmdlineMentions(pid: number, needle: string): boolean {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(needle);
+  } catch {
+    return false;
+  }
+}
+
+let swept = false;
+
+/**
+ * A test worker killed with SIGKILL runs no exit hook; its httpd keeps running. On the next
+ * start, such leftovers are recognised by a dead owner PID and a command line naming their
+ * own base directory, so nothing else can be hit.
+ */
+function sweepStale(): void {
+  if (swept) return;
+  swept = true;
+  let names: string[];
+  try {
+    names = fs.readdirSync(TMP_DIR);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith("httpd-")) continue;
+    const dir = path.join(TMP_DIR, name);
+    const owner = readPid(path.join(dir, "owner.pid"));
+    if (owner === undefined) {
+      // Being created right now by another worker, or a husk: only old husks go.
+      if (ageMs(dir) < 60_000) continue;
+    } else if (pidAlive(owner)) {
+      continue;
+    }
+    const pid = readPid(path.join(dir, "launched.pid"));
+    if (pid && pidAlive(pid) && cmdlineMentions(pid, dir)) {
+      try {
+        process.kill(pid, "SIGTERM");
+      } catch {
+        // exited meanwhile
+      }
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    const n = Number(fs.readFileSync(file, "utf8").trim());
+    return Number.isInteger(n) && n > 0 ? n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function ageMs(p: string): number {
+  try {
+    return Date.now() - fs.statSync(p).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Config
+
+async function freePort(): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Values are ours (ports, routes, test secrets) but still must not break the config's quoting. */
+function confWord(v: string | number): string {
+  const s = String(v);
+  if (!/^[A-Za-z0-9._:/@+-]+$/.test(s)) throw new Error(`httpd config value ${JSON.stringify(s)} has characters this launcher does not quote`);
+  return s;
+}
+
+function memberLine(m: HttpdMember): string {
+  // The OX reference values unless the test overrides them.
+  const params: [string, string | number | undefined][] = [
+    ["timeout", m.timeout ?? 100],
+    ["smax", m.smax ?? 0],
+    ["ttl", m.ttl ?? 60],
+    ["retry", m.retry ?? 60],
+    ["loadfactor", m.loadfactor ?? 50],
+    ["route", m.route],
+    ["secret", m.secret],
+  ];
+  const kv = params.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${confWord(v!)}`);
+  return `    BalancerMember ajp://${confWord(m.host)}:${confWord(m.ajpPort)} ${kv.join(" ")}`;
+}
+
+function buildConfig(opts: HttpdOptions, port: number, baseDir: string): string {
+  const prefixes = opts.prefixes ?? DEFAULT_PREFIXES;
+  const allow = opts.provisioningAllow ?? ["127.0.0.1"];
+  const lines = [
+    `# Generated by test/support/httpd.ts; mirrors /work/shared/fixtures/proxy_ajp.conf.`,
+    ...MODULES.map(([name, file]) => `LoadModule ${name} ${path.join(APACHE_MODULES, file)}`),
+    `ServerName 127.0.0.1`,
+    `Listen 127.0.0.1:${port}`,
+    `PidFile ${baseDir}/run/httpd.pid`,
+    `DefaultRuntimeDir ${baseDir}/run`,
+    `Mutex file:${baseDir}/run default`,
+    `ErrorLog ${baseDir}/logs/error.log`,
+    `LogLevel warn`,
+    ...(isRoot ? [`User www-data`, `Group www-data`] : []),
+    // One process with enough threads for the benchmark's 50 connections plus headroom, and no
+    // spare-thread churn: processes coming and going would show up as noise in measurements.
+    `StartServers 2`,
+    `ServerLimit 2`,
+    `ThreadLimit 64`,
+    `ThreadsPerChild 64`,
+    `MaxRequestWorkers 128`,
+    `MinSpareThreads 64`,
+    `MaxSpareThreads 128`,
+    `MaxConnectionsPerChild 0`,
+    `KeepAlive On`,
+    `MaxKeepAliveRequests 0`,
+    `KeepAliveTimeout 5`,
+    ...(opts.iobuffersize ? [`ProxyIOBufferSize ${confWord(opts.iobuffersize)}`] : []),
+    `Header always set X-Served-Route "%{BALANCER_WORKER_ROUTE}e"`,
+    ``,
+    `<Location /servlet/axis2/services>`,
+    `    # restrict access to the soap provisioning API`,
+    `    Order Deny,Allow`,
+    `    Deny from all`,
+    ...allow.map((a) => `    Allow from ${confWord(a)}`),
+    `</Location>`,
+    ``,
+    `ProxyRequests Off`,
+    `<Proxy balancer://oxcluster>`,
+    `    Order deny,allow`,
+    `    Allow from all`,
+    ...opts.members.map(memberLine),
+    `    ProxySet stickysession=JSESSIONID`,
+    `</Proxy>`,
+    // The fixture writes these as <Proxy /ajax> sections. httpd 2.4.71 accepts that but the
+    // ProxyPass inside never matches a request (the section's path is "proxy:/ajax"), so every
+    // URL gets httpd's own 404. <Location> is the working form of the same directory-context
+    // ProxyPass, and matches prefixes the same way as the top-level `ProxyPass /ajax …`.
+    ...prefixes.flatMap((p) => [`<Location ${confWord(p)}>`, `    ProxyPass balancer://oxcluster${confWord(p)}`, `</Location>`]),
+    opts.extraConf ?? "",
+    ``,
+  ];
+  return lines.join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Start / stop
+
+function tail(file: string, lines = 30): string {
+  try {
+    return fs.readFileSync(file, "utf8").split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(no error log)";
+  }
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: "127.0.0.1", port });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function waitExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), timeoutMs);
+    child.once("exit", () => {
+      clearTimeout(t);
+      resolve(true);
+    });
+  });
+}
+
+export async function startHttpd(opts: HttpdOptions): Promise<Httpd> {
+  const why = httpdUnavailableReason();
+  if (why) throw new Error(`httpd is not usable here: ${why}`);
+  if (opts.members.length === 0) throw new Error("startHttpd: at least one balancer member is needed");
+  sweepStale();
+  installCleanupHooks();
+
+  fs.mkdirSync(TMP_DIR, { recursive: true });
+  const baseDir = path.join(TMP_DIR, `httpd-${randomBytes(4).toString("hex")}`);
+  for (const sub of ["conf", "logs", "run"]) fs.mkdirSync(path.join(baseDir, sub), { recursive: true });
+  fs.writeFileSync(path.join(baseDir, "owner.pid"), String(process.pid));
+  if (isRoot) {
+    // Workers run as www-data: they must traverse the base dir and use the lock and shm files
+    // the parent creates in run/.
+    fs.chmodSync(baseDir, 0o755);
+    const { status } = spawnSync("chown", ["www-data:www-data", path.join(baseDir, "run")]);
+    if (status !== 0) throw new Error(`cannot chown ${baseDir}/run to www-data`);
+  }
+
+  const port = await freePort();
+  const confFile = path.join(baseDir, "conf/httpd.conf");
+  fs.writeFileSync(confFile, buildConfig(opts, port, baseDir));
+  const errorLogFile = path.join(baseDir, "logs/error.log");
+
+  const check = spawnSync(APACHE_BIN, ["-t", "-f", confFile, "-d", baseDir], { encoding: "utf8", timeout: 10_000 });
+  if (check.status !== 0) {
+    throw new Error(`apache2 -t rejected the generated config ${confFile} (exit ${check.status}):\n${check.stderr}${check.stdout}`);
+  }
+
+  const child = spawn(APACHE_BIN, ["-f", confFile, "-d", baseDir, "-DFOREGROUND"], {
+    stdio: ["ignore", "ignore", "pipe"],
+    // Debian's apache2 reads APACHE_* variables only through apache2ctl; keep the user's LANG out of its messages.
+    env: { PATH: process.env.PATH ?? "/usr/sbin:/usr/bin:/sbin:/bin", LANG: "C" },
+  });
+  let stderr = "";
+  child.stderr!.on("data", (d) => (stderr = (stderr + d).slice(-4000)));
+  const pid = await new Promise<number>((resolve, reject) => {
+    child.once("spawn", () => resolve(child.pid!));
+    child.once("error", reject);
+  });
+  live.set(pid, { child, baseDir });
+  fs.writeFileSync(path.join(baseDir, "launched.pid"), String(pid));
+
+  let lastLog: string | undefined;
+  const readErrorLog = (): string => {
+    try {
+      return fs.readFileSync(errorLogFile, "utf8");
+    } catch {
+      return lastLog ?? "";
+    }
+  };
+  const stop = async (): Promise<void> => {
+    if (!live.has(pid)) return;
+    try {
+      process.kill(pid, "SIGTERM");
+    } catch {
+      // already gone
+    }
+    if (!(await waitExit(child, STOP_TIMEOUT_MS))) {
+      // The parent did not finish its graceful stop: kill its workers first, so none is orphaned.
+      for (const c of childrenOf(pid)) {
+        try {
+          process.kill(c, "SIGKILL");
+        } catch {
+          // gone
+        }
+      }
+      child.kill("SIGKILL");
+      await waitExit(child, STOP_TIMEOUT_MS);
+    }
+    live.delete(pid);
+    lastLog = readErrorLog();
+    if (!KEEP_DIRS) fs.rmSync(baseDir, { recursive: true, force: true });
+  };
+
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  for (;;) {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      live.delete(pid);
+      throw new Error(`httpd exited during start-up (${child.exitCode ?? child.signalCode}):\n${stderr}\n${tail(errorLogFile)}`);
+    }
+    if (await canConnect(port)) break;
+    if (Date.now() > deadline) {
+      await stop();
+      throw new Error(`httpd did not accept connections on 127.0.0.1:${port} within ${READY_TIMEOUT_MS} ms:\n${stderr}`);
+    }
+    await sleep(25);
+  }
+
+  return {
+    port,
+    pid,
+    baseDir,
+    stop,
+    // Still readable after stop(), which removes the directory.
+    errorLog: () => lastLog ?? readErrorLog(),
+  };
+}
