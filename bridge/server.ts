@@ -150,13 +150,28 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
     }
     const cl = req.headers["content-length"];
     const contentLength = cl === undefined ? (te ? null : 0) : Number(cl);
+    let abortExchange: ((err: OxError) => void) | undefined;
+    let clientGone = false;
+    const onClientGone = () => {
+      if (res.writableFinished) return;
+      clientGone = true;
+      abortExchange?.(new OxError("client-aborted", "client went away"));
+    };
+    res.once("close", onClientGone);
     let lease;
     try {
       lease = await cluster.lease(f.route);
     } catch (e) {
+      res.off("close", onClientGone);
       return fail(res, e instanceof OxError ? e : new OxError("connect-failed", String(e)), requestId, { path, route: f.route });
     }
     const { member, conn } = lease;
+    if (clientGone) {
+      // Gone while we waited for a connection: nothing was sent, the connection is still clean.
+      member.pool.release(conn);
+      log("warn", "client went away before the request was sent", { kind: "client-aborted", path, request_id: requestId });
+      return;
+    }
     const https = f.proto === "https";
     const { name, port } = splitHost(f.host, https);
     const fr: ForwardRequest = {
@@ -178,10 +193,7 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
     const body = hasBody ? new BodyReader(req) : null;
     const sink = new HttpSink(res, member.config.route, req.method === "HEAD");
     const ex = conn.forward(fr, body, contentLength, sink, replyTimeout(path, member.config.timeoutMs));
-    const onClientGone = () => {
-      if (!res.writableFinished) ex.abort(new OxError("client-aborted", "client went away"));
-    };
-    res.once("close", onClientGone);
+    abortExchange = ex.abort;
     let outcome;
     try {
       outcome = await ex.outcome;
@@ -216,10 +228,13 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
       fail(res, err, "-", { path: req.url });
     });
   });
-  server.on("clientError", (err, socket) => {
-    if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
-    else socket.destroy();
-    log("warn", "malformed request from the edge", { kind: "bad-request", error: (err as NodeJS.ErrnoException).code ?? err.message });
+  server.on("clientError", (err: NodeJS.ErrnoException, socket) => {
+    if (err.code === "ECONNRESET" || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+    log("warn", "malformed request from the edge", { kind: "bad-request", error: err.code ?? err.message });
   });
   return { server, cluster };
 }
