@@ -349,6 +349,19 @@ describe.runIf(checkInteropPrereqs().ok)("Tomcat launcher (real Tomcat 10)", () 
     expect(await pollUntil(async () => (await ox2.ajpConnectionCount()) === 0)).toBe(true);
   });
 
+  it("pauses into a node that accepts TCP but never answers, and resumes", async () => {
+    ox1.pause();
+    try {
+      const sock = net.connect({ host: "127.0.0.1", port: ox1.ajpPort });
+      await new Promise<void>((resolve, reject) => sock.once("connect", resolve).once("error", reject));
+      sock.destroy();
+      expect(await ajpCping(ox1.ajpPort, 300)).toBe(false);
+    } finally {
+      ox1.resume();
+    }
+    expect(await ajpCping(ox1.ajpPort)).toBe(true);
+  });
+
   it("stops and restarts on the same ports, without the old sessions", async () => {
     const login = await fetch(`http://127.0.0.1:${ox2.httpPort}/ajax/login`);
     const { sessionId } = (await login.json()) as { sessionId: string };

@@ -22,7 +22,7 @@ export default async function setup(): Promise<void> {
         "",
         ...missing.map((m) => `  - ${m}`),
         "",
-        `To install: ${INSTALL_HINT}`,
+        ...INSTALL_HINT,
         ci ? "CI=true: failing the run." : "Set CI=true to make this a failure.",
       ]) + "\n",
     );

@@ -13,8 +13,11 @@ export const APACHE_MODULES_DIR = "/usr/lib/apache2/modules";
 /** The modules the httpd comparison setup loads (see /work/shared/docs/real-peers.md). */
 const APACHE_MODULES = ["mod_proxy.so", "mod_proxy_ajp.so", "mod_proxy_balancer.so", "mod_lbmethod_byrequests.so", "mod_slotmem_shm.so"];
 
-export const INSTALL_HINT =
-  "run .ci/run, or: apt-get install -y --no-install-recommends libtomcat10-java tomcat10-common apache2 wrk default-jdk-headless";
+export const INSTALL_HINT = [
+  "To install: .ci/run (installs, then runs the tests), or",
+  "  apt-get install -y --no-install-recommends \\",
+  "    libtomcat10-java tomcat10-common apache2 wrk default-jdk-headless",
+];
 
 export interface Prereqs {
   ok: boolean;

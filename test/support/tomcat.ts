@@ -52,6 +52,8 @@ export interface TomcatOptions {
   keepAliveTimeoutMs?: number;
   /** More attributes for the AJP <Connector>, e.g. { allowedRequestAttributesPattern: "AJP_.*" }. */
   ajpConnectorAttrs?: Record<string, string>;
+  /** Extra JVM flags after the defaults (a later -Xmx wins), e.g. a bigger heap for benchmarks. */
+  jvmArgs?: string[];
 }
 
 /** The JSON body of the test app's `.../echo` endpoint. */
@@ -106,7 +108,7 @@ const TOMCAT_JARS = [
 ];
 
 const READY_TIMEOUT_MS = 30_000;
-const STOP_TIMEOUT_MS = 15_000;
+const STOP_TIMEOUT_MS = 10_000;
 /** Set to keep instance directories after the process exits (for reading their logs). */
 const KEEP_DIRS = process.env.OXEDGE_KEEP_TOMCAT === "1";
 
@@ -146,10 +148,10 @@ function onPath(cmd: string): boolean {
 /** What startTomcat() needs on this machine: java, javac and the Tomcat 10 jars. */
 export function tomcatAvailable(): { ok: true } | { ok: false; missing: string[] } {
   const missing: string[] = [];
-  if (!onPath("java")) missing.push("java (Java 17 runtime)");
-  if (!onPath("javac")) missing.push("javac (Java 17 JDK)");
+  if (!onPath("java")) missing.push("java (Debian package default-jre-headless, Java 17)");
+  if (!onPath("javac")) missing.push("javac (Debian package default-jdk-headless, Java 17)");
   for (const jar of TOMCAT_JARS) {
-    if (!fs.existsSync(path.join(TOMCAT_HOME, jar))) missing.push(`${path.join(TOMCAT_HOME, jar)} (Tomcat 10)`);
+    if (!fs.existsSync(path.join(TOMCAT_HOME, jar))) missing.push(`${path.join(TOMCAT_HOME, jar)} (Debian packages libtomcat10-java, tomcat10-common)`);
   }
   return missing.length === 0 ? { ok: true } : { ok: false, missing };
 }
@@ -296,16 +298,21 @@ export function ajpCping(port: number, timeoutMs = 1000, host = "127.0.0.1"): Pr
 
 function httpOk(port: number, urlPath: string, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
+    const settle = (ok: boolean) => {
+      clearTimeout(timer);
+      req.destroy();
+      resolve(ok);
+    };
     const req = http.get(
-      { host: "127.0.0.1", port, path: urlPath, agent: false, timeout: timeoutMs, headers: { connection: "close" } },
+      { host: "127.0.0.1", port, path: urlPath, agent: false, headers: { connection: "close" } },
       (res) => {
         res.resume();
-        res.on("end", () => resolve(res.statusCode === 200));
-        res.on("error", () => resolve(false));
+        res.on("end", () => settle(res.statusCode === 200));
+        res.on("error", () => settle(false));
       },
     );
-    req.on("timeout", () => req.destroy());
-    req.on("error", () => resolve(false));
+    const timer = setTimeout(() => settle(false), timeoutMs);
+    req.on("error", () => settle(false));
   });
 }
 
@@ -601,6 +608,7 @@ class TomcatInstance implements TomcatNode {
           `-Dcatalina.home=${TOMCAT_HOME}`,
           `-Dcatalina.base=${baseDir}`,
           `-Djava.io.tmpdir=${path.join(baseDir, "temp")}`,
+          ...(this.layout.opts.jvmArgs ?? []),
           "-cp",
           [path.join(TOMCAT_HOME, "bin/bootstrap.jar"), path.join(TOMCAT_HOME, "bin/tomcat-juli.jar")].join(":"),
           "org.apache.catalina.startup.Bootstrap",
