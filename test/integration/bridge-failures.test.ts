@@ -210,7 +210,7 @@ describe("broken responses", () => {
     ["unknown message type", Buffer.from([0x41, 0x42, 0x00, 0x01, 0x63])],
     ["body before headers", encodeBodyChunk(Buffer.from("x"))],
     ["END_RESPONSE without headers", encodeEndResponse(true)],
-  ])("answers 502 for a malformed reply (%s) and closes that connection", async (_name, bytes) => {
+  ] as [string, Buffer][])("answers 502 for a malformed reply (%s) and closes that connection", async (_name, bytes) => {
     const node = await scriptedNode((sock) => sock.write(bytes));
     const b = await bridgeFor([{ route: "OX1", port: node.port }]);
     const r = await bridgeRequest(b.url, { target: "/ajax/x" });

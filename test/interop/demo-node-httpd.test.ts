@@ -135,6 +135,7 @@ describe.runIf(available)("demo node behind Apache httpd (mod_proxy_ajp)", () =>
       localAddr: "127.0.0.1",
       isSsl: false,
       serverPort: httpd.port,
+      route: null, // no sticky route found, so mod_proxy_ajp sends no jvm_route attribute
       bodyLength: 0,
     });
     expect(typeof e.remotePort).toBe("number");
@@ -252,7 +253,7 @@ describe.runIf(available)("demo node behind Apache httpd (mod_proxy_ajp)", () =>
   it("gets its AJP connections reused by httpd (END_RESPONSE reuse=1)", async () => {
     for (let i = 0; i < 20; i++) {
       const r = await request(httpd.port, { path: "/ajax/echo", headers: ["Cookie", "JSESSIONID=0123.OX1"] });
-      expect(r.status).toBe(200);
+      expect([r.status, json(r).route]).toEqual([200, "OX1"]); // the sticky route, as attribute 0x06
     }
     // Sequential requests: at most one pooled connection per httpd child process (ServerLimit 2).
     expect(ox1.openConnections()).toBeGreaterThanOrEqual(1);
@@ -283,6 +284,23 @@ describe.runIf(available)("demo node behind Apache httpd (mod_proxy_ajp)", () =>
     // Not a member failure either: the next request on OX1 is served.
     const r = await request(httpd.port, { path: "/ajax/echo", headers: ["Cookie", "JSESSIONID=0123.OX1"] });
     expect(r.headers["x-served-route"]).toBe("OX1");
+  });
+
+  it("works with 64 KiB AJP packets on both sides (ProxyIOBufferSize / packetSize)", async () => {
+    const big = await startDemoNode({ route: "OX5", packetSize: 65536 });
+    const h = await startHttpd({ members: [{ host: "127.0.0.1", ajpPort: big.port, route: "OX5" }], iobuffersize: 65536 });
+    try {
+      const body = randomBytes(300_000);
+      const up = await request(h.port, { method: "POST", path: "/ajax/upload-digest", body });
+      expect(json(up)).toMatchObject({ node: "OX5", bodyLength: 300_000, bodySha256: sha256(body) });
+      const chunked = await request(h.port, { method: "POST", path: "/ajax/upload-digest", chunks: [body, body] });
+      expect(json(chunked)).toMatchObject({ bodyLength: 600_000 });
+      const down = await request(h.port, { path: "/ajax/download?size=3000000", keepBody: 0 });
+      expect([down.bodyLength, down.bodySha256]).toEqual([3_000_000, patternSha256(3_000_000)]);
+    } finally {
+      await h.stop();
+      await big.close();
+    }
   });
 
   it("left nothing in httpd's error log and nothing refused on the nodes", () => {
