@@ -171,7 +171,7 @@ describe("failover", () => {
 describe("broken responses", () => {
   it("aborts the client response when the node dies mid-body (Content-Length given)", async () => {
     const node = await scriptedNode((sock) => {
-      sock.write(encodeSendHeaders(200, "200", ["Content-Length", "1000"]));
+      sock.write(encodeSendHeaders(200, "200", ["Content-Length", "1000"])!);
       sock.write(encodeBodyChunk(Buffer.alloc(100, 1)));
       setTimeout(() => sock.destroy(), 20);
     });
@@ -184,7 +184,7 @@ describe("broken responses", () => {
 
   it("aborts the client response when the node dies mid-body (chunked)", async () => {
     const node = await scriptedNode((sock) => {
-      sock.write(encodeSendHeaders(200, "200", ["Content-Type", "text/plain"]));
+      sock.write(encodeSendHeaders(200, "200", ["Content-Type", "text/plain"])!);
       sock.write(encodeBodyChunk(Buffer.alloc(100, 1)));
       setTimeout(() => sock.destroy(), 20);
     });
@@ -195,7 +195,7 @@ describe("broken responses", () => {
 
   it("aborts when END_RESPONSE comes before the promised Content-Length", async () => {
     const node = await scriptedNode((sock) => {
-      sock.write(encodeSendHeaders(200, "200", ["Content-Length", "10"]));
+      sock.write(encodeSendHeaders(200, "200", ["Content-Length", "10"])!);
       sock.write(encodeBodyChunk(Buffer.from("short")));
       sock.write(encodeEndResponse(true));
     });
@@ -222,7 +222,7 @@ describe("broken responses", () => {
 
   it("a header value the HTTP layer refuses is a 502, not a crash", async () => {
     const node = await scriptedNode((sock) => {
-      sock.write(encodeSendHeaders(200, "200", ["X-Bad", "a\r\nInjected: 1"]));
+      sock.write(encodeSendHeaders(200, "200", ["X-Bad", "a\r\nInjected: 1"])!);
       sock.write(encodeEndResponse(true));
     });
     const b = await bridgeFor([{ route: "OX1", port: node.port }]);

@@ -303,6 +303,39 @@ describe.runIf(available)("demo node behind Apache httpd (mod_proxy_ajp)", () =>
     }
   });
 
+  it("refuses an AJP_* environment variable, which httpd forwards as a req_attribute, with 403 (Tomcat's allow-list)", async () => {
+    const log: string[] = [];
+    const node = await startDemoNode({ route: "OX6", log: (l) => log.push(l) });
+    const h = await startHttpd({
+      members: [{ host: "127.0.0.1", ajpPort: node.port, route: "OX6" }],
+      extraConf: "LoadModule env_module /usr/lib/apache2/modules/mod_env.so\nSetEnv AJP_FOO bar",
+    });
+    try {
+      const r = await request(h.port, { path: "/ajax/echo" });
+      expect([r.status, r.bodyLength]).toEqual([403, 0]);
+      expect(log).toContain('OX6: refusing request with 403: req_attribute "FOO" not allowed');
+    } finally {
+      await h.stop();
+      await node.close();
+    }
+  });
+
+  it("a packet-size mismatch (httpd 64 KiB, node 8 KiB): the node drops the connection, httpd answers 500", async () => {
+    const log: string[] = [];
+    const node = await startDemoNode({ route: "OX7", log: (l) => log.push(l) });
+    const h = await startHttpd({ members: [{ host: "127.0.0.1", ajpPort: node.port, route: "OX7" }], iobuffersize: 65536 });
+    try {
+      // Small requests fit either packet size; only a body packet over 8 KiB shows the mismatch.
+      expect((await request(h.port, { path: "/ajax/echo" })).status).toBe(200);
+      expect((await request(h.port, { method: "POST", path: "/ajax/upload-digest", body: randomBytes(100_000) })).status).toBe(500);
+      expect(log.some((l) => l.includes("malformed packet (packet length 65532 exceeds the maximum 8188)"))).toBe(true);
+      expect(h.errorLog()).toContain("AH00878: read response failed");
+    } finally {
+      await h.stop();
+      await node.close();
+    }
+  });
+
   it("left nothing in httpd's error log and nothing refused on the nodes", () => {
     expect(httpd.errorLog()).not.toMatch(/\[proxy(_ajp|_balancer)?:error\]/);
     // The aborted download above is the one connection closed early, on purpose.
