@@ -1,0 +1,234 @@
+/**
+ * Worker configuration: wrangler.toml `[vars]` plus the `BRIDGE_SECRET`
+ * secret, validated with zod once per env object (workerd hands every request
+ * of an isolate the same env, so this runs once per isolate).
+ *
+ * A bad value must not turn into odd routing at 3 a.m.: every request then
+ * gets a 500 `bad-config` and a log line naming the field, the value (never
+ * for secrets) and what is allowed.
+ */
+import { z } from "zod";
+import { ipRestriction } from "hono/ip-restriction";
+import { OxError } from "../common/errors.ts";
+import { canonicalPath } from "./canonical.ts";
+
+/** The static-assets binding; structurally a Workers `Fetcher`. */
+export interface AssetsBinding {
+  fetch(request: Request): Promise<Response>;
+}
+
+export interface Env {
+  ASSETS?: AssetsBinding;
+  BRIDGE_SECRET?: string;
+  [name: string]: unknown;
+}
+
+export interface Config {
+  /** Bridge origins (no trailing slash), tried in order. */
+  bridgeUrls: string[];
+  bridgeSecret: string;
+  /** Canonical path prefixes that go to the cluster. */
+  clusterPrefixes: string[];
+  /** Canonical path prefixes reachable only from `provisioningAllow`. */
+  provisioningPaths: string[];
+  /** IPs / CIDRs, as `hono/ip-restriction` rules. Empty = nobody. */
+  provisioningAllow: string[];
+  stickyCookies: string[];
+  stickyPathParam: string;
+  stickyQueryParam: string;
+  hstsMaxAge: number;
+  hstsIncludeSubdomains: boolean;
+  debugHeaders: boolean;
+  bridgeRetrySkipSeconds: number;
+  staticMaxAge: number;
+}
+
+export const DEFAULT_CLUSTER_PREFIXES = "/ajax,/servlet,/infostore,/publications,/Microsoft-Server-ActiveSync,/usm-json";
+
+export class ConfigError extends OxError {
+  readonly field: string;
+  constructor(field: string, shownValue: string, problem: string, allowed: string) {
+    super("bad-config", `config ${field}=${shownValue} is invalid${problem ? ` (${problem})` : ""}; allowed: ${allowed}`);
+    this.field = field;
+  }
+}
+
+/** wrangler passes TOML numbers and booleans through as JSON values. */
+const asText = (v: unknown): unknown => (typeof v === "number" || typeof v === "boolean" ? String(v) : v);
+
+const list = (s: string): string[] =>
+  s
+    .split(",")
+    .map((t) => t.trim())
+    .filter((t) => t.length > 0);
+
+function text(def: string) {
+  return z.preprocess((v) => (v === undefined || v === null ? def : asText(v)), z.string());
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/; // RFC 6265 cookie-name / RFC 9110 token
+const PARAM = /^[A-Za-z0-9._~-]*$/;
+
+function integer(def: number, min: number, max: number) {
+  return text(String(def)).pipe(
+    z
+      .string()
+      .regex(/^\s*\d+\s*$/, "not a whole number")
+      .transform((s) => Number(s))
+      .pipe(z.number().int().min(min).max(max)),
+  );
+}
+
+function flag(def: boolean) {
+  return text(def ? "true" : "false")
+    .transform((s) => s.trim().toLowerCase())
+    .pipe(z.enum(["true", "false", "1", "0", "on", "off", "yes", "no"]))
+    .transform((s) => s === "true" || s === "1" || s === "on" || s === "yes");
+}
+
+/** A path rule is only sound if it is already canonical; otherwise it could never match. */
+function pathList(def: string) {
+  return text(def)
+    .transform(list)
+    .pipe(
+      z
+        .array(
+          z.string().refine((p) => {
+            const c = canonicalPath(p, "");
+            return c.ok && c.path === p && c.decoded === p && p !== "/" && !p.endsWith("/");
+          }),
+        )
+        .min(1),
+    );
+}
+
+const bridgeUrl = z.string().refine((s) => {
+  try {
+    const u = new URL(s);
+    return (
+      (u.protocol === "https:" || u.protocol === "http:") &&
+      u.pathname === "/" &&
+      !u.search &&
+      !u.hash &&
+      !u.username &&
+      !u.password
+    );
+  } catch {
+    return false;
+  }
+});
+
+function ipRuleValid(rule: string): boolean {
+  try {
+    // hono/ip-restriction parses rules when the middleware is built and throws
+    // on a bad one; reuse that parser instead of keeping a second one here.
+    ipRestriction(() => "", { allowList: [rule] });
+    return rule !== "*";
+  } catch {
+    return false;
+  }
+}
+
+interface FieldSpec {
+  schema: z.ZodType;
+  allowed: string;
+  secret?: boolean;
+}
+
+const FIELDS = {
+  BRIDGE_URLS: {
+    schema: text("").transform(list).pipe(z.array(bridgeUrl).min(1)),
+    allowed: "comma-separated http(s) origins without path, e.g. https://bridge1.example.net,https://bridge2.example.net",
+  },
+  BRIDGE_SECRET: {
+    schema: z.string({ error: (iss) => (iss.input === undefined ? "missing" : "not a string") }).min(32, "too short"),
+    allowed: "at least 32 characters; set with `wrangler secret put BRIDGE_SECRET` (locally in .dev.vars)",
+    secret: true,
+  },
+  CLUSTER_PREFIXES: {
+    schema: pathList(DEFAULT_CLUSTER_PREFIXES),
+    allowed: "comma-separated canonical paths like /ajax (no trailing /, no %-escapes of unreserved chars, no dot segments)",
+  },
+  PROVISIONING_PATH: {
+    schema: pathList("/servlet/axis2"),
+    allowed: "comma-separated canonical paths like /servlet/axis2 (string-prefix match, like httpd <Location>)",
+  },
+  PROVISIONING_ALLOW: {
+    schema: text("").transform(list).pipe(z.array(z.string().refine(ipRuleValid))),
+    allowed: "comma-separated IPv4/IPv6 addresses or CIDRs (e.g. 192.0.2.10,10.0.0.0/8,2001:db8::/32), or empty for nobody",
+  },
+  STICKY_COOKIES: {
+    schema: text("JSESSIONID").transform(list).pipe(z.array(z.string().regex(TOKEN)).min(1)),
+    allowed: "comma-separated cookie names (HTTP tokens), e.g. JSESSIONID",
+  },
+  STICKY_PATH_PARAM: {
+    schema: text("jsessionid").transform((s) => s.trim()).pipe(z.string().regex(PARAM)),
+    allowed: "a path parameter name like jsessionid ([A-Za-z0-9._~-]), or empty to ignore path parameters",
+  },
+  STICKY_QUERY_PARAM: {
+    schema: text("jsessionid").transform((s) => s.trim()).pipe(z.string().regex(PARAM)),
+    allowed: "a query parameter name like jsessionid ([A-Za-z0-9._~-]), or empty to ignore the query",
+  },
+  HSTS_MAX_AGE: { schema: integer(31536000, 0, 2 ** 31 - 1), allowed: "seconds, 0 to 2147483647 (0 tells browsers to forget HSTS)" },
+  HSTS_INCLUDE_SUBDOMAINS: { schema: flag(false), allowed: "true or false" },
+  DEBUG_HEADERS: { schema: flag(false), allowed: "true or false" },
+  BRIDGE_RETRY_SKIP_SECONDS: { schema: integer(10, 0, 3600), allowed: "seconds, 0 to 3600" },
+  STATIC_MAX_AGE: { schema: integer(3600, 0, 31536000), allowed: "seconds, 0 to 31536000" },
+} satisfies Record<string, FieldSpec>;
+
+type FieldName = keyof typeof FIELDS;
+
+function show(name: FieldName, value: unknown): string {
+  if ((FIELDS[name] as FieldSpec).secret) {
+    return value === undefined ? "(unset)" : `(secret, ${typeof value === "string" ? value.length : "?"} chars)`;
+  }
+  return value === undefined ? "(unset)" : JSON.stringify(value);
+}
+
+/** Parse and validate; throws ConfigError for the first bad field. */
+export function parseConfig(env: Env): Config {
+  const out: Record<string, unknown> = {};
+  for (const name of Object.keys(FIELDS) as FieldName[]) {
+    const raw = env[name];
+    const r = (FIELDS[name] as FieldSpec).schema.safeParse(raw);
+    if (!r.success) {
+      const issue = r.error.issues[0];
+      const problem = issue?.message && issue.message !== "Invalid input" ? issue.message : "";
+      throw new ConfigError(name, show(name, raw), problem, FIELDS[name].allowed);
+    }
+    out[name] = r.data;
+  }
+  return {
+    bridgeUrls: (out.BRIDGE_URLS as string[]).map((u) => new URL(u).origin),
+    bridgeSecret: out.BRIDGE_SECRET as string,
+    clusterPrefixes: out.CLUSTER_PREFIXES as string[],
+    provisioningPaths: out.PROVISIONING_PATH as string[],
+    provisioningAllow: out.PROVISIONING_ALLOW as string[],
+    stickyCookies: out.STICKY_COOKIES as string[],
+    stickyPathParam: out.STICKY_PATH_PARAM as string,
+    stickyQueryParam: out.STICKY_QUERY_PARAM as string,
+    hstsMaxAge: out.HSTS_MAX_AGE as number,
+    hstsIncludeSubdomains: out.HSTS_INCLUDE_SUBDOMAINS as boolean,
+    debugHeaders: out.DEBUG_HEADERS as boolean,
+    bridgeRetrySkipSeconds: out.BRIDGE_RETRY_SKIP_SECONDS as number,
+    staticMaxAge: out.STATIC_MAX_AGE as number,
+  };
+}
+
+const cache = new WeakMap<object, Config | ConfigError>();
+
+/** parseConfig, memoised per env object; a bad config stays bad (and cached) until redeploy. */
+export function configFor(env: Env): Config {
+  let c = cache.get(env);
+  if (!c) {
+    try {
+      c = parseConfig(env);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      c = e;
+    }
+    cache.set(env, c);
+  }
+  if (c instanceof ConfigError) throw c;
+  return c;
+}
