@@ -1,0 +1,162 @@
+/**
+ * Hand the request to a bridge: canonical path + original query, cleaned
+ * headers, the signed x-oxedge-* fields, the body as a stream.
+ *
+ * Header hygiene: hop-by-hop headers belong to the client's connection, not
+ * ours; client-supplied x-oxedge-* would impersonate the edge; Forwarded and
+ * X-Forwarded-* are trusted by OX, so only values the edge knows are sent.
+ *
+ * Bridge choice: BRIDGE_URLS in order. A bridge that could not be reached is
+ * skipped for BRIDGE_RETRY_SKIP_SECONDS (in this isolate's memory only; each
+ * isolate learns for itself, which is fine for a few bridges). When every
+ * bridge is marked, they are all tried again rather than failing outright.
+ * Retries only for requests without a body: the body is a stream we never
+ * buffer, so once a fetch has started it may have been consumed and cannot be
+ * sent again. A request with a body whose bridge is unreachable gets a 502
+ * (its bridge is then skipped, so the next request goes elsewhere).
+ */
+import type { Context } from "hono";
+import { OxError } from "../common/errors.ts";
+import { HANDOFF_HEADERS, newNonce, sign, type HandoffFields } from "../common/signing.ts";
+import { clientIp } from "./access.ts";
+import type { Config } from "./config.ts";
+import type { AppEnv } from "./types.ts";
+
+const HOP_BY_HOP = new Set(["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"]);
+
+/**
+ * Headers the edge answers itself: address claims a client could forge (OX or
+ * other software behind the bridge may read them; the edge's answer is
+ * X-Forwarded-For) and Host (fetch sets it from the bridge URL; the client's
+ * host travels signed in x-oxedge-host and in X-Forwarded-Host).
+ */
+const EDGE_OWNED = new Set(["forwarded", "x-real-ip", "true-client-ip", "client-ip", "x-client-ip", "host"]);
+
+/**
+ * Status codes with which Cloudflare itself answers a subrequest when the
+ * origin (or the tunnel to it) is unreachable: fetch() resolves instead of
+ * throwing, but nothing reached the bridge. The bridge never sends these.
+ */
+export const EDGE_UNREACHABLE_STATUSES = new Set([521, 522, 523, 525, 526, 530]);
+
+export function forwardHeaders(incoming: Headers): Headers {
+  const named = new Set<string>();
+  for (const token of (incoming.get("connection") ?? "").split(",")) {
+    const t = token.trim().toLowerCase();
+    if (t) named.add(t);
+  }
+  const out = new Headers();
+  incoming.forEach((value, key) => {
+    const k = key.toLowerCase();
+    if (HOP_BY_HOP.has(k) || named.has(k) || EDGE_OWNED.has(k)) return;
+    if (k.startsWith("proxy-") || k.startsWith("x-oxedge-") || k.startsWith("x-forwarded-")) return;
+    out.append(key, value);
+  });
+  return out;
+}
+
+/** Per-isolate memory of bridges that recently could not be reached: origin -> skip until (ms). */
+const skipUntil = new Map<string, number>();
+
+export function resetBridgeMemory(): void {
+  skipUntil.clear();
+}
+
+/** Bridges to try, in order: the ones not marked first, then (last resort) the marked ones. */
+export function bridgeOrder(bridges: readonly string[], now: number): string[] {
+  const fresh = bridges.filter((b) => (skipUntil.get(b) ?? 0) <= now);
+  const marked = bridges.filter((b) => (skipUntil.get(b) ?? 0) > now);
+  return [...fresh, ...marked];
+}
+
+function markDown(bridge: string, cfg: Config): void {
+  skipUntil.set(bridge, Date.now() + cfg.bridgeRetrySkipSeconds * 1000);
+}
+
+export function stripInternalHeaders(res: Response, debug: boolean): Response {
+  const out = new Response(res.body, res);
+  if (debug) return out;
+  const drop: string[] = [];
+  out.headers.forEach((_v, k) => {
+    if (k.toLowerCase().startsWith("x-oxedge-")) drop.push(k);
+  });
+  for (const k of drop) out.headers.delete(k);
+  return out;
+}
+
+export async function handoff(c: Context<AppEnv>): Promise<Response> {
+  const cfg = c.get("config");
+  const canon = c.get("canon");
+  const query = c.get("query");
+  const req = c.req.raw;
+  const url = new URL(c.req.url);
+  const proto = url.protocol === "https:" ? "https" : "http";
+  const ip = clientIp(c);
+  if (!ip) throw new OxError("bad-request", "no CF-Connecting-IP: request did not come through the Cloudflare edge");
+
+  const sessionSuffix = canon.session && cfg.stickyPathParam ? `;${cfg.stickyPathParam}=${canon.session}` : "";
+  const pathAndQuery = canon.path + sessionSuffix + (query ? `?${query}` : "");
+  const hasBody = req.body !== null;
+
+  const headers = forwardHeaders(req.headers);
+  headers.set("x-forwarded-for", ip);
+  headers.set("x-forwarded-proto", proto);
+  headers.set("x-forwarded-host", url.host);
+  headers.set(HANDOFF_HEADERS.requestId, c.get("requestId"));
+
+  const order = bridgeOrder(cfg.bridgeUrls, Date.now());
+  let lastProblem = "no bridge configured";
+  for (const bridge of order) {
+    const target = new URL(pathAndQuery, bridge);
+    const fields: HandoffFields = {
+      method: req.method,
+      // What the bridge will see as its request-target, after URL serialization.
+      target: target.pathname + target.search,
+      route: c.get("route"),
+      clientIp: ip,
+      clientPort: "",
+      proto,
+      host: url.host,
+      ts: Math.floor(Date.now() / 1000),
+      nonce: newNonce(),
+    };
+    headers.set(HANDOFF_HEADERS.route, fields.route);
+    headers.set(HANDOFF_HEADERS.clientIp, fields.clientIp);
+    headers.set(HANDOFF_HEADERS.clientPort, fields.clientPort);
+    headers.set(HANDOFF_HEADERS.proto, fields.proto);
+    headers.set(HANDOFF_HEADERS.host, fields.host);
+    headers.set(HANDOFF_HEADERS.ts, String(fields.ts));
+    headers.set(HANDOFF_HEADERS.nonce, fields.nonce);
+    headers.set(HANDOFF_HEADERS.sig, await sign(cfg.bridgeSecret, fields));
+
+    // `duplex` is required by Node's fetch for stream bodies and ignored by
+    // workerd; typed loosely because only one of the two type sets knows it.
+    const init: RequestInit & { duplex?: "half" } = {
+      method: req.method,
+      headers,
+      body: hasBody ? req.body : null,
+      redirect: "manual",
+    };
+    if (hasBody) init.duplex = "half";
+
+    let res: Response;
+    try {
+      res = await fetch(target.toString(), init);
+    } catch (e) {
+      lastProblem = `${bridge}: ${e instanceof Error ? e.message : String(e)}`;
+      markDown(bridge, cfg);
+      if (hasBody) break;
+      continue;
+    }
+    if (EDGE_UNREACHABLE_STATUSES.has(res.status) && !res.headers.has(HANDOFF_HEADERS.servedBy)) {
+      lastProblem = `${bridge}: edge answered ${res.status}`;
+      await res.body?.cancel();
+      markDown(bridge, cfg);
+      if (hasBody) break;
+      continue;
+    }
+    skipUntil.delete(bridge);
+    return stripInternalHeaders(res, cfg.debugHeaders);
+  }
+  throw new OxError("bridge-unavailable", `no bridge reachable (${lastProblem})`);
+}
