@@ -364,16 +364,27 @@ export async function startHttpd(opts: HttpdOptions): Promise<Httpd> {
     if (status !== 0) throw new Error(`cannot chown ${baseDir}/run to www-data`);
   }
 
-  const port = await freePort();
   const confFile = path.join(baseDir, "conf/httpd.conf");
-  fs.writeFileSync(confFile, buildConfig(opts, port, baseDir));
   const errorLogFile = path.join(baseDir, "logs/error.log");
-
-  const check = spawnSync(APACHE_BIN, ["-t", "-f", confFile, "-d", baseDir], { encoding: "utf8", timeout: 10_000 });
-  if (check.status !== 0) {
-    throw new Error(`apache2 -t rejected the generated config ${confFile} (exit ${check.status}):\n${check.stderr}${check.stdout}`);
+  // The free port is only free until someone binds it; a worker of another test file may win
+  // the race, which shows up as httpd failing to bind. Then try another port.
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    fs.writeFileSync(confFile, buildConfig(opts, port, baseDir));
+    if (attempt === 1) {
+      const check = spawnSync(APACHE_BIN, ["-t", "-f", confFile, "-d", baseDir], { encoding: "utf8", timeout: 10_000 });
+      if (check.status !== 0) {
+        throw new Error(`apache2 -t rejected the generated config ${confFile} (exit ${check.status}):\n${check.stderr}${check.stdout}`);
+      }
+    }
+    const started = await launch(confFile, baseDir, errorLogFile, port);
+    if (started !== "port-taken") return started;
+    if (attempt >= 3) throw new Error(`httpd could not bind a free port on 127.0.0.1 in 3 attempts (see ${errorLogFile})`);
   }
+}
 
+async function launch(confFile: string, baseDir: string, errorLogFile: string, port: number): Promise<Httpd | "port-taken"> {
+  fs.rmSync(errorLogFile, { force: true }); // so a failure is judged by this attempt's messages only
   const child = spawn(APACHE_BIN, ["-f", confFile, "-d", baseDir, "-DFOREGROUND"], {
     stdio: ["ignore", "ignore", "pipe"],
     // Debian's apache2 reads APACHE_* variables only through apache2ctl; keep the user's LANG out of its messages.
@@ -424,7 +435,9 @@ export async function startHttpd(opts: HttpdOptions): Promise<Httpd> {
   for (;;) {
     if (child.exitCode !== null || child.signalCode !== null) {
       live.delete(pid);
-      throw new Error(`httpd exited during start-up (${child.exitCode ?? child.signalCode}):\n${stderr}\n${tail(errorLogFile)}`);
+      const why = `${stderr}\n${tail(errorLogFile)}`;
+      if (/Address already in use/.test(why)) return "port-taken";
+      throw new Error(`httpd exited during start-up (${child.exitCode ?? child.signalCode}):\n${why}`);
     }
     if (await canConnect(port)) break;
     if (Date.now() > deadline) {
