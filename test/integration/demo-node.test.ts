@@ -179,10 +179,10 @@ describe("demo node (raw AJP client)", () => {
 
   it("answers CPing with CPong and keeps the connection for a request", async () => {
     const c = await connect();
-    const got = new Promise<Buffer>((resolve) => c.sock.once("data", resolve));
-    c.sock.write(CPING_PACKET);
-    expect((await got).equals(CPONG_PACKET)).toBe(true);
-    // The CPong went through the raw listener above, not the message queue; the connection must still serve.
+    const raw = new Promise<Buffer>((resolve) => c.sock.once("data", resolve));
+    c.write(CPING_PACKET);
+    expect((await raw).equals(CPONG_PACKET)).toBe(true);
+    expect(await c.next()).toEqual({ type: "cpong" });
     const e = await exchange(c, request());
     expect(e.status).toBe(200);
   });
@@ -270,14 +270,15 @@ describe("demo node (raw AJP client)", () => {
   });
 
   it("refuses a wrong or missing secret with 403, END_RESPONSE reuse=0 and a close", async () => {
-    for (const secret of ["wrong", undefined]) {
+    for (const secret of ["must-not-be-logged", undefined]) {
       const c = await connect();
       const e = await exchange(c, request({ secret }));
       expect([e.status, e.reuse, e.body.length]).toEqual([403, false, 0]);
       await c.waitClosed();
     }
-    expect(logs.some((l) => l.includes("wrong secret"))).toBe(true);
-    expect(logs.join("\n")).not.toContain("wrong\"");
+    expect(logs).toContain("OX1: refusing request with 403: wrong secret");
+    expect(logs).toContain("OX1: refusing request with 403: secret missing");
+    expect(logs.join("\n")).not.toMatch(/must-not-be-logged|t0p-s3cret/);
   });
 
   it("refuses req_attributes outside Tomcat's allow-list (Ghostcat shape) with 403", async () => {
