@@ -88,6 +88,10 @@ describe("parseConfig", () => {
     if (value !== undefined) expect(e.message).toContain(JSON.stringify(value));
   });
 
+  it("names the bad item of a list", () => {
+    expect(errorOf({ ...base, PROVISIONING_ALLOW: "10.0.0.1, nope ,::1" }).message).toContain('item "nope": not an IP address or CIDR');
+  });
+
   it("names a missing or short secret without showing it", () => {
     const missing = errorOf({ BRIDGE_URLS: "https://b.example.net" });
     expect(missing.field).toBe("BRIDGE_SECRET");
