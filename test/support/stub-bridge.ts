@@ -86,7 +86,17 @@ export async function startStubBridge(opts: StubOptions): Promise<StubBridge> {
     };
     // Like a demo OX node: a login starts a session bound to this node.
     if (target.startsWith("/ajax/login")) {
-      headers["set-cookie"] = `JSESSIONID=${randomBytes(8).toString("hex")}.${node}; Path=/; HttpOnly`;
+      // OX sets more cookies next to JSESSIONID; every Set-Cookie must survive the edge.
+      headers["set-cookie"] = [
+        `JSESSIONID=${randomBytes(8).toString("hex")}.${node}; Path=/; HttpOnly`,
+        `open-xchange-session-0a1b=${randomBytes(8).toString("hex")}; Path=/; HttpOnly`,
+      ];
+    }
+    // A node's redirect must reach the client, not be followed at the edge.
+    if (target.startsWith("/ajax/redirect")) {
+      res.writeHead(302, { ...headers, location: "/ajax/after-redirect", "content-type": "text/plain" });
+      res.end("moved");
+      return;
     }
     res.writeHead(200, headers);
     res.end(
