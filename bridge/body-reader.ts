@@ -25,6 +25,9 @@ export class BodyReader {
     source.once("end", this.onEnd);
     source.once("error", this.onError);
     source.once("close", this.onClose);
+    // The client may have left before we got here: its events are already past.
+    if (source.readableEnded) this.ended = true;
+    else if (source.destroyed) this.failure = new Error("client closed the request before its body was complete");
   }
 
   private onData = (chunk: Buffer): void => {

@@ -158,6 +158,8 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
       abortExchange?.(new OxError("client-aborted", "client went away"));
     };
     res.once("close", onClientGone);
+    // It may have left already while the signature was checked.
+    if (req.destroyed || res.destroyed) clientGone = true;
     let lease;
     try {
       lease = await cluster.lease(f.route);

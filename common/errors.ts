@@ -8,6 +8,7 @@ export const ERROR_STATUS = {
   "bad-signature": 401,
   forbidden: 403,
   "not-found": 404,
+  "client-timeout": 408,
   "request-too-large": 413,
   "headers-too-large": 431,
   "bad-config": 500,

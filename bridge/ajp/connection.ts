@@ -298,10 +298,9 @@ export class AjpConnection {
         fail(new OxError("backend-aborted", responseStarted ? "node closed the connection mid-response" : "node closed the connection before answering"));
       },
       timedOut: () => {
-        // Waiting on the client (body or back-pressure) is not the node's fault.
+        // Waiting on the client (its body, or its reading) is not the node's fault.
         if (waitingForClient > 0 || pausedForClient) {
-          socket.setTimeout(replyTimeoutMs);
-          return;
+          return fail(new OxError("client-timeout", `client ${waitingForClient > 0 ? "sent no body" : "read nothing"} for ${replyTimeoutMs} ms`));
         }
         fail(new OxError("backend-timeout", `no reply from the node for ${replyTimeoutMs} ms`));
       },
