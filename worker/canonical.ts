@@ -8,6 +8,11 @@
  * read two ways, and forward exactly the result, so the node cannot see a
  * different path than the one the worker judged.
  *
+ * Path parameters: all are dropped except the session parameter
+ * (`;jsessionid=…`, first one wins). The hand-off re-appends that one to the
+ * last segment, so URL-rewritten sessions keep working on the node, while no
+ * other `;x=y` can make the node see something the worker did not judge.
+ *
  * Pure: no I/O, never throws (a property test holds us to that).
  */
 

@@ -108,6 +108,9 @@ export async function handoff(c: Context<AppEnv>): Promise<Response> {
   let lastProblem = "no bridge configured";
   for (const bridge of order) {
     const target = new URL(pathAndQuery, bridge);
+    // canonicalPath never yields `//` or `\`, which a URL parser would read as
+    // another host; checked here too because the cost of being wrong is an open relay.
+    if (target.origin !== bridge) throw new OxError("bad-path", `target ${JSON.stringify(pathAndQuery)} leaves the bridge origin`);
     const fields: HandoffFields = {
       method: req.method,
       // What the bridge will see as its request-target, after URL serialization.

@@ -120,6 +120,25 @@ describe("raw URLs: provisioning API", () => {
   });
 });
 
+describe("client address", () => {
+  it.each(["not-an-ip", "198.51.100.7, 10.0.0.1", "::ffff:zz", "999.1.1.1"])(
+    "an unparsable CF-Connecting-IP %j is refused on the provisioning path",
+    async (ip) => {
+      const before = stub.requests.length;
+      const r = await call("https://app.example.com/servlet/axis2/services/X", ip);
+      expect(r.status).toBe(403);
+      expect(await r.text()).toMatch(/^403 forbidden\n/);
+      expect(stub.requests.length).toBe(before);
+    },
+  );
+
+  it("an IPv4-mapped IPv6 form of an allowed address is allowed", async () => {
+    const r = await call("https://app.example.com/servlet/axis2/services/X", `::ffff:${ALLOWED}`);
+    expect(r.status).toBe(200);
+    await r.arrayBuffer();
+  });
+});
+
 describe("raw URLs: routing", () => {
   it("a raw dot segment cannot move a static path into the cluster or back", async () => {
     const r1 = await call("https://app.example.com/static/../ajax/x", OUTSIDER);
