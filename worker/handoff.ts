@@ -133,12 +133,18 @@ export async function handoff(c: Context<AppEnv>): Promise<Response> {
     headers.set(HANDOFF_HEADERS.sig, await sign(cfg.bridgeSecret, fields));
 
     // `duplex` is required by Node's fetch for stream bodies and ignored by
-    // workerd; typed loosely because only one of the two type sets knows it.
-    const init: RequestInit & { duplex?: "half" } = {
+    // workerd; `cache` is only in the dated workers-types. Declared here so
+    // both type sets (Node for tests, workers for the build) accept them.
+    const init: RequestInit & { duplex?: "half"; cache?: "no-store" } = {
       method: req.method,
       headers,
       body: hasBody ? req.body : null,
       redirect: "manual",
+      // Cluster answers are per user. A subrequest to a proxied hostname
+      // otherwise goes through Cloudflare's cache, which stores e.g. an
+      // /infostore/…/photo.png by its extension and could hand it to the
+      // next client asking for the same URL.
+      cache: "no-store",
     };
     if (hasBody) init.duplex = "half";
 
