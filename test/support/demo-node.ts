@@ -29,6 +29,7 @@ import {
 } from "../../bridge/ajp/codes.ts";
 import { decodeForwardRequest, type DecodedForwardRequest } from "../../bridge/ajp/forward-request.ts";
 import { PacketReader } from "../../bridge/ajp/reader.ts";
+import { PATTERN, PATTERN_PERIOD } from "./pattern.ts";
 import { encodeBodyChunk, encodeEndResponse, encodeGetBodyChunk, encodeSendHeaders } from "../../bridge/ajp/response.ts";
 
 export interface DemoNode {
@@ -75,27 +76,9 @@ const MAX_SLOW_MS = 15 * 60_000;
 const MAX_SESSIONS = 100_000;
 
 // ---------------------------------------------------------------------------------------------
-// The download pattern (byte i = (i * 31 + 7) & 0xff), identical to the Tomcat test app's
+// The download body is test/support/pattern.ts (shared with the Tomcat test app's checks).
 
-/** Byte i depends only on i mod 256. */
-const PATTERN_PERIOD = 256;
-/**
- * One period more than the largest chunk, so every chunk is a view at offset (i mod 256): a
- * download of any size costs one packet of memory at a time.
- */
-const PATTERN = (() => {
-  const b = Buffer.alloc(MAX_PACKET_SIZE + PATTERN_PERIOD);
-  for (let i = 0; i < b.length; i++) b[i] = (i * 31 + 7) & 0xff;
-  return b;
-})();
-
-/** Hex SHA-256 of the first n bytes of the download pattern, without materialising them. */
-export function patternSha256(n: number): string {
-  const hash = createHash("sha256");
-  const block = PATTERN.subarray(0, MAX_PACKET_SIZE); // a whole number of periods
-  for (let left = n; left > 0; left -= block.length) hash.update(left >= block.length ? block : block.subarray(0, left));
-  return hash.digest("hex");
-}
+export { patternSha256 } from "./pattern.ts";
 
 // ---------------------------------------------------------------------------------------------
 // One AJP connection: packets in, bytes out

@@ -241,33 +241,9 @@ function run(cmd: string, args: string[]): Promise<{ code: number; output: strin
 }
 
 // ---------------------------------------------------------------------------------------------
-// The download pattern, computed without holding the whole body in memory
+// The download body is test/support/pattern.ts (the servlet serves the same bytes).
 
-const PATTERN_BLOCK = (() => {
-  const b = Buffer.alloc(64 * 1024);
-  for (let i = 0; i < b.length; i++) b[i] = (i * 31 + 7) & 0xff;
-  return b;
-})();
-
-/** Bytes [start, start+len) of the `.../download` body: byte i = (i * 31 + 7) & 0xff. */
-export function patternBytes(start: number, len: number): Buffer {
-  const out = Buffer.allocUnsafe(len);
-  for (let o = 0; o < len; ) {
-    const at = (start + o) % PATTERN_BLOCK.length;
-    o += PATTERN_BLOCK.copy(out, o, at, Math.min(PATTERN_BLOCK.length, at + len - o));
-  }
-  return out;
-}
-
-/** Hex SHA-256 of the first n bytes of the download pattern, hashed block by block. */
-export function patternSha256(n: number): string {
-  const hash = createHash("sha256");
-  // The block length is a multiple of the pattern's 256-byte period, so it can be reused as is.
-  for (let left = n; left > 0; left -= PATTERN_BLOCK.length) {
-    hash.update(left >= PATTERN_BLOCK.length ? PATTERN_BLOCK : PATTERN_BLOCK.subarray(0, left));
-  }
-  return hash.digest("hex");
-}
+export { patternBytes, patternSha256 } from "./pattern.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Probes
