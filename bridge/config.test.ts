@@ -23,7 +23,7 @@ describe("bridge config", () => {
     const c = buildConfig({ members: [{ ...member, secret_env: "OX1_SECRET" }] }, env);
     expect(c.listenPort).toBe(8009);
     expect(c.prefixes).toContain("/Microsoft-Server-ActiveSync");
-    expect(c.provisioning).toEqual({ path: "/servlet/axis2/services", allow: [] });
+    expect(c.provisioning).toEqual({ path: "/servlet/axis2", allow: [] });
     expect(c.timeouts).toEqual([{ prefix: "/Microsoft-Server-ActiveSync", timeoutMs: 900_000 }]);
     expect(c.balancer).toMatchObject({ retryMs: 60_000, nofailover: false, forceRecovery: true });
     expect(c.members[0]).toMatchObject({ route: "OX1", host: "10.20.30.213", port: 8009, secret: "s1", timeoutMs: 100_000, ttlMs: 60_000, smax: 0, packetSize: 8192 });

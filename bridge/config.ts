@@ -72,7 +72,7 @@ const configSchema = z
       .default(["/ajax", "/servlet", "/infostore", "/publications", "/Microsoft-Server-ActiveSync", "/usm-json"]),
     provisioning: z
       .object({
-        path: pathPrefix.default("/servlet/axis2/services"),
+        path: pathPrefix.default("/servlet/axis2"),
         allow: z.array(z.string()).default([]),
       })
       .strict()

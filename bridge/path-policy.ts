@@ -36,12 +36,14 @@ export function underPrefix(path: string, prefix: string): boolean {
 
 export class PathPolicy {
   private readonly allow = new BlockList();
+  private readonly provisioningPrefix: string;
 
   constructor(
     private readonly prefixes: readonly string[],
-    private readonly provisioningPath: string,
+    provisioningPath: string,
     allow: readonly string[],
   ) {
+    this.provisioningPrefix = provisioningPath.toLowerCase();
     for (const entry of allow) {
       const [addr, bits] = entry.split("/");
       const family = isIP(addr) === 6 ? "ipv6" : "ipv4";
@@ -55,7 +57,10 @@ export class PathPolicy {
     const bad = isCanonicalPath(path);
     if (bad) return { ok: false, kind: "bad-path", reason: bad };
     if (!this.prefixes.some((p) => underPrefix(path, p))) return { ok: false, kind: "not-found", reason: "not a cluster path" };
-    if (underPrefix(path, this.provisioningPath) && !this.allowed(clientIp)) {
+    // Plain, case-insensitive prefix like httpd's <Location>: stricter than segment matching, and
+    // Axis2 finds its service anywhere after the prefix (".../x/services/Name"), so the whole
+    // /servlet/axis2 tree is the API.
+    if (path.toLowerCase().startsWith(this.provisioningPrefix) && !this.allowed(clientIp)) {
       return { ok: false, kind: "forbidden", reason: `provisioning API from ${clientIp}` };
     }
     return { ok: true, path };

@@ -71,6 +71,10 @@ describe("path re-check", () => {
     expect(v4.status).toBe(200);
     const v6 = await bridgeRequest(bridge.url, { target: "/servlet/axis2/services;jsessionid=1.OX1", clientIp: "2001:db8::2" });
     expect(v6.status).toBe(403);
+    // Axis2 finds a service anywhere below its prefix; case variants are refused too
+    for (const target of ["/servlet/axis2/x/services/OXUserService", "/servlet/AXIS2/services/echo", "/servlet/axis2"]) {
+      expect((await bridgeRequest(bridge.url, { target, clientIp: "203.0.113.7" })).status).toBe(403);
+    }
   });
 });
 
