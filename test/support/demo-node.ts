@@ -625,7 +625,8 @@ function cliMain(argv: string[]): void {
     route,
     port: Number(args.get("port") ?? 8009),
     host: args.get("host"),
-    secret: args.get("secret"),
+    // The environment keeps the secret out of the process list.
+    secret: args.get("secret") ?? process.env.OXEDGE_DEMO_SECRET,
     packetSize: args.has("packet-size") ? Number(args.get("packet-size")) : undefined,
     log: (line) => console.log(line),
   }).then(
