@@ -211,9 +211,13 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
         res.destroy();
         return;
       }
+      if (body && !body.done) {
+        // The node answered without reading the whole upload: drop the rest rather than read it,
+        // but only once the answer has left (destroying earlier could cut it short).
+        body.detach();
+        res.once("finish", () => req.destroy());
+      }
       res.end();
-      // The node answered without reading the whole upload: drop the rest rather than read it.
-      if (body && !body.done) req.destroy();
       if (config.accessLog) log("info", "request", { status: outcome.status, ...logFields });
       return;
     }

@@ -107,6 +107,13 @@ describe("forwarding", () => {
     expect(r.json()).toMatchObject({ bodyLength: n, bodySha256: sha256(Buffer.from(body)) });
   });
 
+  it("answers completely when the node ignores most of a large upload", async () => {
+    const r = await bridgeRequest(bridge.url, { method: "POST", target: "/ajax/status?code=201", body: Buffer.alloc(4 << 20, 7) });
+    expect(r.status).toBe(201);
+    expect(r.aborted).toBe(false);
+    expect(r.body.toString()).toBe(`node ${r.servedBy} says 201`);
+  });
+
   it("streams a chunked upload of unknown length", async () => {
     const src = new PassThrough();
     const parts = [Buffer.alloc(10_000, 1), Buffer.alloc(1, 2), Buffer.alloc(70_000, 3)];
