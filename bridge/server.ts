@@ -228,7 +228,10 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
     fail(res, outcome.error, requestId, logFields);
   };
 
-  const server = createServer({ requestTimeout: 0, keepAliveTimeout: 65_000 }, (req, res) => {
+  // Headers that fit the largest AJP packet must get past Node's parser (default 16 KiB) so
+  // the codec can judge them; whatever does not fit a member's packet is its 431.
+  const maxHeaderSize = Math.max(16 * 1024, ...config.members.map((m) => m.packetSize + 4096));
+  const server = createServer({ requestTimeout: 0, keepAliveTimeout: 65_000, maxHeaderSize }, (req, res) => {
     handle(req, res).catch((e: unknown) => {
       const err = e instanceof OxError ? e : new OxError("backend-protocol", `internal error: ${(e as Error)?.message ?? e}`);
       fail(res, err, "-", { path: req.url });
@@ -239,8 +242,10 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
       socket.destroy();
       return;
     }
-    socket.end("HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
-    log("warn", "malformed request from the edge", { kind: "bad-request", error: err.code ?? err.message });
+    const tooLarge = err.code === "HPE_HEADER_OVERFLOW";
+    const kind = tooLarge ? "headers-too-large" : "bad-request";
+    socket.end(`HTTP/1.1 ${tooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request"}\r\nconnection: close\r\nx-oxedge-error: ${kind}\r\ncontent-length: 0\r\n\r\n`);
+    log("warn", "malformed request from the edge", { kind, error: err.code ?? err.message });
   });
   return { server, cluster };
 }

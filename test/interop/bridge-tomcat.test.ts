@@ -7,7 +7,7 @@ import http from "node:http";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkInteropPrereqs } from "../support/prereqs.ts";
-import { patternSha256, startTomcatCluster, type TomcatEcho, type TomcatNode } from "../support/tomcat.ts";
+import { patternSha256, startTomcat, startTomcatCluster, type TomcatEcho, type TomcatNode } from "../support/tomcat.ts";
 import { bridgeRequest, sessionCookie, sha256, startTestBridge, type TestBridge } from "../support/bridge.ts";
 
 const prereqs = checkInteropPrereqs();
@@ -252,5 +252,42 @@ describe.runIf(prereqs.ok)("bridge ↔ real Tomcat 10", () => {
       await b.close();
     }
     expect(await until(async () => (await node.ajpConnectionCount()) === bridge.cluster.status().members.find((m) => m.route === node.route)!.pool.open)).toBe(true);
+  });
+});
+
+describe.runIf(prereqs.ok)("bridge ↔ real Tomcat 10 with 64 KiB AJP packets", () => {
+  let node: TomcatNode;
+  beforeAll(async () => {
+    node = await startTomcat({ route: "OX3", secret: "oxedge-test-OX3", packetSize: 65536 });
+  });
+  afterAll(async () => {
+    await node?.stop();
+  });
+
+  it("carries headers that do not fit 8 KiB, and large bodies, when both sides use packetSize 65536", async () => {
+    const cookie = "big=" + "c".repeat(20_000);
+    const big = await startTestBridge([{ route: "OX3", port: node.ajpPort, secret: node.secret, packet_size: 65536 }], { balancer: { healthcheck: 0 } });
+    try {
+      const body = Buffer.alloc(300_000, 5);
+      const r = await bridgeRequest(big.url, { method: "POST", target: "/ajax/echo", headers: { cookie }, body });
+      expect(r.status).toBe(200);
+      const e = r.json<TomcatEcho>();
+      expect(e.headers.find(([n]) => n.toLowerCase() === "cookie")?.[1]).toBe(cookie);
+      expect(e.bodySha256).toBe(sha256(body));
+      const n = 5 << 20;
+      const d = await bridgeRequest(big.url, { target: `/ajax/download?size=${n}`, keepBody: false });
+      expect(d.sha256).toBe(patternSha256(n));
+    } finally {
+      await big.close();
+    }
+    // the same request with the default 8 KiB packets is refused by the bridge itself, not sent malformed
+    const small = await startTestBridge([{ route: "OX3", port: node.ajpPort, secret: node.secret }], { balancer: { healthcheck: 0 } });
+    try {
+      const r = await bridgeRequest(small.url, { target: "/ajax/echo", headers: { cookie } });
+      expect(r.status).toBe(431);
+      expect(r.headers["x-oxedge-error"]).toBe("headers-too-large");
+    } finally {
+      await small.close();
+    }
   });
 });
