@@ -12,23 +12,13 @@ import https from "node:https";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "../test/support/ports.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const workerPort = Number(process.env.OXEDGE_PORT ?? 8787);
 const runDir = path.join(root, ".tmp", `start-${process.pid}`);
 const children: { name: string; proc: ChildProcess }[] = [];
 const say = (line: string) => process.stdout.write(`[oxedge] ${line}\n`);
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function start(name: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   // Own process group: wrangler starts workerd below it, and stopping the group reaches all of them.

@@ -5,17 +5,8 @@
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import https from "node:https";
-import net from "node:net";
+import { freePort } from "../support/ports.ts";
 import { expect, it } from "vitest";
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, "127.0.0.1", () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function get(url: string, cookie?: string): Promise<{ status: number; body: string; setCookie: string[] }> {
   return new Promise((resolve, reject) => {

@@ -16,6 +16,8 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
+import { atExit } from "./exit-hooks.ts";
+import { freePort } from "./ports.ts";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -98,21 +100,6 @@ export function httpdAvailable(): boolean {
 // Process bookkeeping: only PIDs this process started are ever signalled
 
 const live = new Map<number, { child: ChildProcess; baseDir: string }>();
-let hooksInstalled = false;
-
-function installCleanupHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  process.on("exit", cleanupNow);
-  for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
-    const handler = () => {
-      cleanupNow();
-      process.removeListener(sig, handler);
-      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
-    };
-    process.on(sig, handler);
-  }
-}
 
 /**
  * SIGTERM, not SIGKILL: httpd's parent then takes its worker children down with it, whereas a
@@ -221,17 +208,6 @@ function ageMs(p: string): number {
 
 // ---------------------------------------------------------------------------------------------
 // Config
-
-async function freePort(): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Values are ours (ports, routes, test secrets) but still must not break the config's quoting. */
 function confWord(v: string | number): string {
@@ -350,7 +326,7 @@ export async function startHttpd(opts: HttpdOptions): Promise<Httpd> {
   if (why) throw new Error(`httpd is not usable here: ${why}`);
   if (opts.members.length === 0) throw new Error("startHttpd: at least one balancer member is needed");
   sweepStale();
-  installCleanupHooks();
+  atExit(cleanupNow);
 
   fs.mkdirSync(TMP_DIR, { recursive: true });
   const baseDir = path.join(TMP_DIR, `httpd-${randomBytes(4).toString("hex")}`);

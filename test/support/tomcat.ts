@@ -16,6 +16,8 @@ import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import net from "node:net";
+import { atExit } from "./exit-hooks.ts";
+import { freePort } from "./ports.ts";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -315,50 +317,8 @@ async function establishedOnLocalPort(port: number): Promise<number> {
 // ---------------------------------------------------------------------------------------------
 // Ports, directories and process bookkeeping
 
-const handedOut = new Set<number>();
-
-/** A port the kernel just reported free on 127.0.0.1, not yet given to another instance of this process. */
-async function freePort(): Promise<number> {
-  for (let i = 0; i < 50; i++) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = net.createServer();
-      srv.on("error", reject);
-      srv.listen(0, "127.0.0.1", () => {
-        const { port } = srv.address() as net.AddressInfo;
-        srv.close(() => resolve(port));
-      });
-    });
-    if (!handedOut.has(port)) {
-      handedOut.add(port);
-      return port;
-    }
-  }
-  throw new Error("no free port found on 127.0.0.1 after 50 tries");
-}
-
 const live = new Set<ChildProcess>();
 const ownedDirs = new Set<string>();
-let hooksInstalled = false;
-
-/**
- * The JVMs are children of this (test worker) process; none may outlive it. 'exit' covers
- * normal ends and process.exit(); the signal handlers cover a worker being terminated; the
- * ParentWatchdog in the app covers SIGKILL, where no handler runs.
- */
-function installCleanupHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  process.on("exit", cleanupNow);
-  for (const sig of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
-    const handler = () => {
-      cleanupNow();
-      process.removeListener(sig, handler);
-      // Re-raise for the default action, but only if nobody else handles the signal.
-      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
-    };
-    process.on(sig, handler);
-  }
-}
 
 function cleanupNow(): void {
   for (const child of live) {
@@ -678,7 +638,8 @@ class TomcatInstance implements TomcatNode {
 export async function startTomcat(opts: TomcatOptions): Promise<TomcatNode> {
   const available = tomcatAvailable();
   if (!available.ok) throw new Error(`cannot start Tomcat, missing: ${available.missing.join(", ")}`);
-  installCleanupHooks();
+  // A SIGKILLed test worker runs no handler: the ParentWatchdog in the app covers that case.
+  atExit(cleanupNow);
   sweepStaleDirs();
   const docBase = await ensureTomcatApp();
   const baseDir = createBaseDir(opts.route);

@@ -1,0 +1,25 @@
+import net from "node:net";
+
+const handedOut = new Set<number>();
+
+/**
+ * A port the kernel just reported free on 127.0.0.1, never handed out twice by
+ * this process (the kernel may report the same one again before it is bound).
+ */
+export async function freePort(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = net.createServer();
+      srv.on("error", reject);
+      srv.listen(0, "127.0.0.1", () => {
+        const { port } = srv.address() as net.AddressInfo;
+        srv.close(() => resolve(port));
+      });
+    });
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error("no free port found on 127.0.0.1 after 50 tries");
+}
