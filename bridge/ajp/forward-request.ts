@@ -12,7 +12,7 @@ import {
   REQUEST_HEADER_CODES,
   REQUEST_HEADER_NAMES,
 } from "./codes.ts";
-import { PayloadCursor, writeByte, writeInt, writeString } from "./wire.ts";
+import { PayloadCursor, readHeaders, writeByte, writeHeaders, writeInt, writeString } from "./wire.ts";
 
 /** What the bridge tells a node about one request (ajp13.md §3). */
 export interface ForwardRequest {
@@ -78,14 +78,7 @@ export function encodeForwardRequestInto(req: ForwardRequest, buf: Buffer): numb
   p = writeString(buf, p, limit, req.serverName);
   p = writeInt(buf, p, limit, req.serverPort);
   p = writeByte(buf, p, limit, req.isSsl ? 1 : 0);
-  const headers = req.headers;
-  p = writeInt(buf, p, limit, headers.length >>> 1);
-  for (let i = 0; i + 1 < headers.length && p >= 0; i += 2) {
-    const name = headers[i];
-    const hc = REQUEST_HEADER_CODES.get(name) ?? REQUEST_HEADER_CODES.get(name.toLowerCase());
-    p = hc === undefined ? writeString(buf, p, limit, name) : writeInt(buf, p, limit, 0xa000 | hc);
-    p = writeString(buf, p, limit, headers[i + 1]);
-  }
+  p = writeHeaders(buf, p, limit, req.headers, REQUEST_HEADER_CODES);
   // Attribute order as mod_proxy_ajp sends them (ajp13.md §3.3).
   if (req.secret !== undefined) p = writeAttr(buf, p, limit, Attr.Secret, req.secret);
   if (req.queryString !== undefined) p = writeAttr(buf, p, limit, Attr.QueryString, req.queryString);
@@ -141,23 +134,8 @@ export function decodeForwardRequest(payload: Buffer): DecodeResult<DecodedForwa
   ) {
     return bad("malformed fixed fields");
   }
-  const headers: string[] = [];
-  for (let i = 0; i < numHeaders; i++) {
-    const first = c.peekInt();
-    if (first === undefined) return bad("truncated header");
-    let name: string | null | undefined;
-    if (first >>> 8 === 0xa0) {
-      c.pos += 2;
-      name = REQUEST_HEADER_NAMES[first & 0xff];
-      if (!name) return bad(`unknown coded request header 0x${first.toString(16)}`);
-    } else {
-      name = c.string();
-      if (!name) return bad("malformed header name");
-    }
-    const value = c.string();
-    if (typeof value !== "string") return bad("malformed header value");
-    headers.push(name, value);
-  }
+  const headers = readHeaders(c, numHeaders, REQUEST_HEADER_NAMES);
+  if (typeof headers === "string") return bad(headers);
   const req: DecodedForwardRequest = {
     method: methodCode === METHOD_STORED ? "" : METHOD_NAMES[methodCode],
     protocol,

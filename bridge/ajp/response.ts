@@ -1,6 +1,6 @@
 import { ContainerMsg, HEADER_LEN, MAGIC_TO_PROXY, RESPONSE_HEADER_CODES, RESPONSE_HEADER_NAMES } from "./codes.ts";
 import type { DecodeResult } from "./forward-request.ts";
-import { PayloadCursor, writeByte, writeInt, writeString } from "./wire.ts";
+import { PayloadCursor, readHeaders, writeByte, writeHeaders, writeInt, writeString } from "./wire.ts";
 
 /** Messages a container sends to the proxy (ajp13.md §4). */
 export type ContainerMessage =
@@ -33,23 +33,8 @@ export function decodeContainerMessage(payload: Buffer): DecodeResult<ContainerM
       const count = c.int();
       if (status === undefined || reason === undefined || count === undefined) return bad("malformed headers");
       if (status < 100 || status > 999) return bad(`bad status ${status}`);
-      const headers: string[] = [];
-      for (let i = 0; i < count; i++) {
-        const first = c.peekInt();
-        if (first === undefined) return bad("truncated header");
-        let name: string | null | undefined;
-        if (first >>> 8 === 0xa0) {
-          c.pos += 2;
-          name = RESPONSE_HEADER_NAMES[first & 0xff];
-          if (!name) return bad(`unknown coded response header 0x${first.toString(16)}`);
-        } else {
-          name = c.string();
-          if (!name) return bad("malformed header name");
-        }
-        const value = c.string();
-        if (typeof value !== "string") return bad("malformed header value");
-        headers.push(name, value);
-      }
+      const headers = readHeaders(c, count, RESPONSE_HEADER_NAMES);
+      if (typeof headers === "string") return bad(headers);
       if (c.remaining !== 0) return bad("bytes after headers");
       return { ok: true, value: { type: "headers", status, reason: reason ?? "", headers } };
     }
@@ -96,12 +81,7 @@ export function encodeSendHeaders(
   p = writeByte(buf, p, limit, ContainerMsg.SendHeaders);
   p = writeInt(buf, p, limit, status);
   p = writeString(buf, p, limit, reason);
-  p = writeInt(buf, p, limit, headers.length >>> 1);
-  for (let i = 0; i + 1 < headers.length; i += 2) {
-    const code = RESPONSE_HEADER_CODES.get(headers[i]) ?? RESPONSE_HEADER_CODES.get(headers[i].toLowerCase());
-    p = code === undefined ? writeString(buf, p, limit, headers[i]) : writeInt(buf, p, limit, 0xa000 | code);
-    p = writeString(buf, p, limit, headers[i + 1]);
-  }
+  p = writeHeaders(buf, p, limit, headers, RESPONSE_HEADER_CODES);
   if (p < 0) return undefined;
   buf.writeUInt16BE(p - HEADER_LEN, 2);
   return buf.subarray(0, p);

@@ -73,3 +73,45 @@ export class PayloadCursor {
     return s;
   }
 }
+
+/**
+ * `count` header pairs, each name either a code (0xA0nn, looked up in `names`)
+ * or a string (ajp13.md §3.2, §4). Returns the flat name, value… list, or the
+ * reason it is malformed.
+ */
+export function readHeaders(c: PayloadCursor, count: number, names: readonly string[]): string[] | string {
+  const headers: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const first = c.peekInt();
+    if (first === undefined) return "truncated header";
+    let name: string | null | undefined;
+    if (first >>> 8 === 0xa0) {
+      c.pos += 2;
+      name = names[first & 0xff];
+      if (!name) return `unknown coded header 0x${first.toString(16)}`;
+    } else {
+      name = c.string();
+      if (!name) return "malformed header name";
+    }
+    const value = c.string();
+    if (typeof value !== "string") return "malformed header value";
+    headers.push(name, value);
+  }
+  return headers;
+}
+
+/**
+ * The header count, then each pair with its name as a code when `codes` knows
+ * it (case-insensitively) or as a string. Flat name, value… list in.
+ */
+export function writeHeaders(buf: Buffer, pos: number, limit: number, headers: readonly string[], codes: ReadonlyMap<string, number>): number {
+  let p = writeInt(buf, pos, limit, headers.length >>> 1);
+  for (let i = 0; i + 1 < headers.length && p >= 0; i += 2) {
+    const name = headers[i];
+    // Direct hit first: the table holds common spellings, so most names cost no toLowerCase() copy.
+    const code = codes.get(name) ?? codes.get(name.toLowerCase());
+    p = code === undefined ? writeString(buf, p, limit, name) : writeInt(buf, p, limit, 0xa000 | code);
+    p = writeString(buf, p, limit, headers[i + 1]);
+  }
+  return p;
+}
