@@ -38,7 +38,7 @@ async function main(): Promise<number> {
     return undefined;
   });
   if (!bridge) return 1;
-  log("info", "bridge listening", { url: bridge.url, members: config.members.map((m) => `${m.route}=${m.host}:${m.port}`).join(",") });
+  log("info", "bridge listening", { url: bridge.url, admin: bridge.adminUrl, members: config.members.map((m) => `${m.route}=${m.host}:${m.port}`).join(",") });
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       log("info", "stopping", { signal: sig });

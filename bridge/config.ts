@@ -64,6 +64,10 @@ const configSchema = z
     secret_env: envName.default("OXEDGE_BRIDGE_SECRET"),
     /** Accepted clock skew for the worker's timestamp. */
     signature_window: seconds(600).default(30),
+    /** Status JSON and member changes (balancer-manager); off unless set. Keep it on loopback or the LAN. */
+    admin_listen: hostPort.optional(),
+    /** Bearer token for admin changes (without it the admin listener is read-only). */
+    admin_token_env: envName.optional(),
     /** Log one line per request (errors are always logged). */
     access_log: z.boolean().default(false),
     prefixes: z
@@ -119,6 +123,7 @@ export interface MemberConfig {
 export interface BridgeConfig {
   listenHost: string;
   listenPort: number;
+  admin: { host: string; port: number; token: string | undefined } | undefined;
   secret: string;
   signatureWindowS: number;
   accessLog: boolean;
@@ -217,10 +222,19 @@ function resolve(c: Parsed, env: NodeJS.ProcessEnv): BridgeConfig {
   });
   if (problems.length) throw new ConfigError(`invalid bridge config:\n${problems.join("\n")}`);
 
+  let admin: BridgeConfig["admin"];
+  if (c.admin_listen) {
+    const token = c.admin_token_env ? env[c.admin_token_env] : undefined;
+    if (c.admin_token_env && (!token || token.length < 16)) {
+      throw new ConfigError(`invalid bridge config:\n  admin_token_env = "${c.admin_token_env}": that environment variable must hold at least 16 characters`);
+    }
+    admin = { ...splitHostPort(c.admin_listen), token };
+  }
   const listen = splitHostPort(c.listen);
   return {
     listenHost: listen.host,
     listenPort: listen.port,
+    admin,
     secret: secret!,
     signatureWindowS: c.signature_window,
     accessLog: c.access_log,

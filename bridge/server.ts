@@ -10,6 +10,7 @@ import type { BridgeConfig } from "./config.ts";
 import { HandoffVerifier } from "./handoff.ts";
 import { createLogger, type LogFields, type Logger } from "./log.ts";
 import { PathPolicy } from "./path-policy.ts";
+import { createAdmin } from "./admin.ts";
 
 /** Hop-by-hop headers (RFC 9110 §7.6.1) and our own hand-off fields never reach a node or the client. */
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"]);
@@ -98,7 +99,20 @@ export interface Bridge {
   server: Server;
   cluster: Cluster;
   url: string;
+  /** The admin listener's URL, when admin_listen is set. */
+  adminUrl: string | undefined;
   close(): Promise<void>;
+}
+
+function listen(server: Server, port: number, host: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      const a = server.address() as AddressInfo;
+      resolve(`http://${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}`);
+    });
+  });
 }
 
 export function createBridge(config: BridgeConfig, log: Logger = createLogger()): { server: Server; cluster: Cluster } {
@@ -250,27 +264,31 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
   return { server, cluster };
 }
 
-/** Start listening; resolves with the bridge URL. */
-export async function startBridge(config: BridgeConfig, log?: Logger): Promise<Bridge> {
+/** Start listening (and the admin listener, if configured). */
+export async function startBridge(config: BridgeConfig, log: Logger = createLogger()): Promise<Bridge> {
   const { server, cluster } = createBridge(config, log);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(config.listenPort, config.listenHost, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const a = server.address() as AddressInfo;
-  const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
+  const url = await listen(server, config.listenPort, config.listenHost);
+  let admin: Server | undefined;
+  let adminUrl: string | undefined;
+  if (config.admin) {
+    admin = createAdmin(cluster, config.admin.token, log);
+    try {
+      adminUrl = await listen(admin, config.admin.port, config.admin.host);
+    } catch (e) {
+      server.close();
+      cluster.close();
+      throw e;
+    }
+  }
+  const closeServer = (s: Server) => new Promise<void>((resolve) => { s.closeAllConnections(); s.close(() => resolve()); });
   return {
     server,
     cluster,
-    url: `http://${host}:${a.port}`,
-    close: () =>
-      new Promise<void>((resolve) => {
-        cluster.close();
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
+    url,
+    adminUrl,
+    close: async () => {
+      cluster.close();
+      await Promise.all([closeServer(server), admin ? closeServer(admin) : undefined]);
+    },
   };
 }

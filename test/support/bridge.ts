@@ -28,7 +28,7 @@ export interface TestBridge extends Bridge {
 
 /** A bridge on a free loopback port in this process; `extra` overrides any config key. */
 export async function startTestBridge(members: TestMember[], extra: Partial<BridgeConfigInput> = {}, secret = BRIDGE_SECRET): Promise<TestBridge> {
-  const env: NodeJS.ProcessEnv = { OXEDGE_BRIDGE_SECRET: secret };
+  const env: NodeJS.ProcessEnv = { ...process.env, OXEDGE_BRIDGE_SECRET: secret };
   const input = {
     listen: "127.0.0.1:0",
     ...extra,

@@ -1,0 +1,79 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { timingSafeEqual, createHash } from "node:crypto";
+import { z } from "zod";
+import { parseStatusString } from "./balancer.ts";
+import type { Cluster } from "./cluster.ts";
+import type { Logger } from "./log.ts";
+
+/**
+ * The balancer-manager of oxedge, on its own listener (loopback by default,
+ * never the hand-off port): what hosters use Apache's page for, as JSON.
+ *
+ *   GET  /status                  members: route, flags, error state, lbstatus, elected, pool
+ *   POST /members/OX1  {"status": "+N"}          drain OX1 before maintenance
+ *   POST /members/OX1  {"status": "-N", "loadfactor": 30, "lbset": 0}
+ *
+ * Changes need `Authorization: Bearer <token>` (env named by admin_token_env)
+ * and are logged; they live in memory, like balancer-manager without
+ * BalancerPersist.
+ */
+
+const patchSchema = z
+  .object({
+    status: z.string().max(20).optional(),
+    loadfactor: z.number().min(1).max(100).optional(),
+    lbset: z.number().int().min(0).max(99).optional(),
+  })
+  .strict();
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2) + "\n";
+  res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
+  res.end(text);
+}
+
+function sameToken(given: string, expected: string): boolean {
+  // Hash both so the comparison is constant-time whatever the lengths.
+  const a = createHash("sha256").update(given).digest();
+  const b = createHash("sha256").update(expected).digest();
+  return timingSafeEqual(a, b);
+}
+
+async function readJson(req: IncomingMessage, max = 4096): Promise<unknown> {
+  let text = "";
+  for await (const chunk of req) {
+    text += chunk;
+    if (text.length > max) throw new Error("body too large");
+  }
+  return JSON.parse(text || "{}");
+}
+
+export function createAdmin(cluster: Cluster, token: string | undefined, log: Logger): Server {
+  return createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url ?? "/", "http://admin");
+      if (req.method === "GET" && url.pathname === "/status") return send(res, 200, cluster.status());
+      const m = /^\/members\/([^/]+)$/.exec(url.pathname);
+      if (req.method === "POST" && m) {
+        if (!token) return send(res, 403, { error: "changes are off: set admin_token_env" });
+        const auth = req.headers.authorization ?? "";
+        if (!auth.startsWith("Bearer ") || !sameToken(auth.slice(7), token)) return send(res, 401, { error: "bad token" });
+        const route = decodeURIComponent(m[1]);
+        if (!cluster.members.has(route)) return send(res, 404, { error: `no member ${route}` });
+        const parsed = patchSchema.safeParse(await readJson(req));
+        if (!parsed.success) return send(res, 400, { error: parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`) });
+        const { status, ...rest } = parsed.data;
+        try {
+          cluster.balancer.update(route, { ...rest, ...(status !== undefined ? { status: parseStatusString(status) } : {}) });
+        } catch (e) {
+          return send(res, 400, { error: (e as Error).message });
+        }
+        log("warn", "member changed by admin", { route, change: JSON.stringify(parsed.data), peer: req.socket.remoteAddress });
+        return send(res, 200, cluster.status().members.find((v) => v.route === route));
+      }
+      send(res, 404, { error: "GET /status or POST /members/<route>" });
+    } catch (e) {
+      send(res, 400, { error: (e as Error).message });
+    }
+  });
+}
