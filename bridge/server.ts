@@ -247,7 +247,7 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
   const maxHeaderSize = Math.max(16 * 1024, ...config.members.map((m) => m.packetSize + 4096));
   const server = createServer({ requestTimeout: 0, keepAliveTimeout: 65_000, maxHeaderSize }, (req, res) => {
     handle(req, res).catch((e: unknown) => {
-      const err = e instanceof OxError ? e : new OxError("backend-protocol", `internal error: ${(e as Error)?.message ?? e}`);
+      const err = e instanceof OxError ? e : new OxError("internal", `internal error: ${(e as Error)?.stack ?? e}`);
       fail(res, err, "-", { path: req.url });
     });
   });

@@ -12,6 +12,8 @@ export const ERROR_STATUS = {
   "request-too-large": 413,
   "headers-too-large": 431,
   "bad-config": 500,
+  /** A bug of ours: logged with its stack, answered without it. */
+  internal: 500,
   "backend-protocol": 502,
   "backend-aborted": 502,
   "bridge-unavailable": 502,

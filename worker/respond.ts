@@ -11,18 +11,17 @@ import type { AppEnv } from "./types.ts";
 
 /**
  * Map anything thrown to an OxError. Hono's own middleware (ip-restriction)
- * throws HTTPException; a stray exception means the edge could not produce an
- * answer from the cluster, which common/errors.ts has no "internal" kind for,
- * so it is reported as a gateway error (502) rather than a bare 500 page.
+ * throws HTTPException; anything else is a bug of ours (`internal`, 500 with
+ * the short error page, never a stack trace).
  */
 export function toOxError(err: unknown): OxError {
   if (isOxError(err)) return err;
   if (err instanceof HTTPException) {
-    const kind: ErrorKind = err.status === 403 ? "forbidden" : err.status === 400 ? "bad-request" : "backend-protocol";
+    const kind: ErrorKind = err.status === 403 ? "forbidden" : err.status === 400 ? "bad-request" : "internal";
     return new OxError(kind, err.message || `HTTPException ${err.status}`, { cause: err });
   }
   const msg = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-  return new OxError("backend-protocol", `unexpected error: ${msg}`, { cause: err });
+  return new OxError("internal", `unexpected error: ${msg}`, { cause: err });
 }
 
 export function requestIdOf(c: Context<AppEnv>): string {
