@@ -20,6 +20,8 @@ export interface BridgeMember {
   route: string;
   ajpPort: number;
   secret: string;
+  /** AJP packet size; must match the node's packetSize (default 8192 on both). */
+  packetSize?: number;
 }
 
 export interface BridgeProcessOptions {
@@ -93,7 +95,9 @@ export async function startBridgeProcess(o: BridgeProcessOptions): Promise<Bridg
   for (const m of o.members) {
     const envName = `OXEDGE_BENCH_AJP_SECRET_${m.route.replace(/[^A-Za-z0-9_]/g, "_")}`;
     env[envName] = m.secret;
-    lines.push("[[members]]", `route = "${m.route}"`, `address = "127.0.0.1:${m.ajpPort}"`, `secret_env = "${envName}"`, "");
+    lines.push("[[members]]", `route = "${m.route}"`, `address = "127.0.0.1:${m.ajpPort}"`, `secret_env = "${envName}"`);
+    if (m.packetSize) lines.push(`packet_size = ${m.packetSize}`);
+    lines.push("");
   }
   const tag = randomBytes(3).toString("hex");
   const configFile = path.join(o.workDir, `bridge-${tag}.toml`);
