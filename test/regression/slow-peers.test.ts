@@ -36,7 +36,10 @@ const BODY = 64 * MIB;
 const BOUND = 1 * MIB;
 /** What the sabotaged runs must exceed to prove the meter sees buffering. */
 const BUFFERING = 8 * MIB;
-const STALL_MS = 1000;
+/** A stalled transfer counts as settled when the bridge has read nothing more for this long. */
+const SETTLED_MS = 300;
+/** Give up waiting for a stall to settle (or for a sabotaged backlog to build) after this. */
+const PATIENCE_MS = 15_000;
 const PACKET = 8192;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -51,14 +54,28 @@ function note(what: string, bytes: number): void {
   if (process.env.OXEDGE_TEST_LOG) console.error(`${what}: ${(bytes / 1024).toFixed(0)} KiB`);
 }
 
-/** Samples f every 10 ms for ms; returns the largest value. */
-async function maxOver(ms: number, f: () => number): Promise<number> {
-  let max = f();
-  for (const end = Date.now() + ms; Date.now() < end; ) {
+/**
+ * Samples `backlog` every 10 ms until `progress` (bytes the bridge has read)
+ * has not moved for SETTLED_MS, i.e. until everything that could flow into
+ * the bridge has; returns the largest backlog seen. Waiting for the flow to
+ * stop rather than for a fixed time keeps this independent of machine speed.
+ */
+async function maxUntilSettled(progress: () => number, backlog: () => number): Promise<number> {
+  let max = backlog();
+  let last = progress();
+  let still = Date.now();
+  for (const end = Date.now() + PATIENCE_MS; Date.now() < end; ) {
     await sleep(10);
-    max = Math.max(max, f());
+    max = Math.max(max, backlog());
+    const p = progress();
+    if (p !== last) {
+      last = p;
+      still = Date.now();
+    } else if (Date.now() - still >= SETTLED_MS) {
+      return max;
+    }
   }
-  return max;
+  throw new Error(`the stalled transfer never settled: the bridge kept reading (now ${last} bytes)`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -236,7 +253,7 @@ describe("a client that does not read: the bridge's download backlog stays bound
     const d = await stalledDownload();
     expect(d.res.statusCode).toBe(200);
     await waitFor("the AJP lease", () => t.ajp !== undefined && t.res !== undefined);
-    const held = await maxOver(STALL_MS, backlog);
+    const held = await maxUntilSettled(() => t.ajp!.bytesRead, backlog);
     note("download backlog, client not reading", held);
     expect(held).toBeLessThan(BOUND);
     // And the node was held back: the bridge has read less than the body from it.
@@ -258,7 +275,8 @@ describe("a client that does not read: the bridge's download backlog stays bound
     t.ajp = undefined;
     const d = await stalledDownload();
     await waitFor("the AJP lease", () => t.ajp !== undefined);
-    const held = await maxOver(STALL_MS, backlog);
+    await waitFor("a backlog beyond 8 MiB", () => backlog() > BUFFERING, PATIENCE_MS).catch(() => {});
+    const held = backlog();
     note("download backlog, back-pressure defeated", held);
     t.onRequest = undefined;
     expect(held).toBeGreaterThan(BUFFERING);
@@ -322,7 +340,7 @@ describe("a node that does not read: the bridge's upload backlog stays bounded",
   it("holds under 1 MiB of a 64 MiB upload while the node reads nothing, and the client is held back", async () => {
     const u = await upload(bridge.url);
     await waitFor("the AJP lease", () => t.ajp !== undefined && t.req !== undefined);
-    const held = await maxOver(STALL_MS, backlog);
+    const held = await maxUntilSettled(() => t.req!.socket.bytesRead, backlog);
     note("upload backlog, node not reading", held);
     expect(held).toBeLessThan(BOUND);
     // End to end: what left the client but has not reached the node is at most what kernels buffer plus the bridge's backlog.
@@ -344,7 +362,8 @@ describe("a node that does not read: the bridge's upload backlog stays bounded",
     };
     const u = await upload(bridge.url);
     await waitFor("the AJP lease", () => t.ajp !== undefined && t.req !== undefined);
-    const held = await maxOver(STALL_MS, backlog);
+    await waitFor("a backlog beyond 8 MiB", () => backlog() > BUFFERING, PATIENCE_MS).catch(() => {});
+    const held = backlog();
     note("upload backlog, back-pressure defeated", held);
     expect(held).toBeGreaterThan(BUFFERING);
     u.abort();
