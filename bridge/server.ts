@@ -135,7 +135,7 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const requestId = (req.headers[HANDOFF_HEADERS.requestId] as string | undefined)?.slice(0, 64) || `b${process.pid}-${++seq}`;
-    const auth = await verifier.check(req);
+    const auth = verifier.check(req);
     if (!auth.ok) {
       // Answer, then drop the connection: an unauthenticated body is not worth reading.
       res.setHeader("connection", "close");
