@@ -6,7 +6,8 @@ import type { Readable } from "node:stream";
  * paused once `highWater` bytes are queued, so a fast client cannot make the
  * bridge hold more than about highWater + one socket read per request.
  *
- * Chunks are handed out as views of what the source emitted (no copies).
+ * Chunks are handed out as views of what the source emitted; only a piece
+ * that spans several of them is copied together.
  */
 export class BodyReader {
   private readonly queue: Buffer[] = [];
@@ -73,23 +74,49 @@ export class BodyReader {
    */
   async take(n: number): Promise<Buffer | null> {
     for (;;) {
-      if (this.queue.length > 0) return this.shift(n);
-      if (this.failure) throw this.failure;
-      if (this.ended) return null;
+      const got = this.poll(n);
+      if (got !== undefined) return got;
       this.source.resume();
       await new Promise<void>((resolve) => (this.waiter = resolve));
     }
   }
 
+  /**
+   * take() without waiting: up to n bytes, null at the end, undefined when
+   * nothing is there yet. Most answers to the node's body requests are served
+   * from what is already queued, without a promise per packet.
+   */
+  poll(n: number): Buffer | null | undefined {
+    if (this.queue.length > 0) return this.shift(n);
+    if (this.failure) throw this.failure;
+    if (this.ended) return null;
+    return undefined;
+  }
+
   private shift(n: number): Buffer {
     const head = this.queue[0];
     let out: Buffer;
-    if (head.length <= n) {
+    if (head.length >= n) {
+      out = head.subarray(0, n);
+      if (head.length === n) this.queue.shift();
+      else this.queue[0] = head.subarray(n);
+    } else if (this.queue.length === 1) {
       this.queue.shift();
       out = head;
     } else {
-      out = head.subarray(0, n);
-      this.queue[0] = head.subarray(n);
+      // Fill the packet from several queued chunks: every short packet costs
+      // the node one more GET_BODY_CHUNK round trip, which is what bounds
+      // upload speed (client reads arrive in arbitrary sizes).
+      out = Buffer.allocUnsafe(Math.min(n, this.queued));
+      let filled = 0;
+      while (filled < out.length) {
+        const c = this.queue[0];
+        const take = Math.min(c.length, out.length - filled);
+        c.copy(out, filled, 0, take);
+        filled += take;
+        if (take === c.length) this.queue.shift();
+        else this.queue[0] = c.subarray(take);
+      }
     }
     this.queued -= out.length;
     this.taken += out.length;

@@ -83,7 +83,15 @@ class HttpSink implements ResponseSink {
   }
 
   flush(): void {
-    // Node writes through immediately; nothing is held back to flush.
+    // Node writes through at uncork; nothing else is held back to flush.
+  }
+
+  cork(): void {
+    this.res.cork();
+  }
+
+  uncork(): void {
+    this.res.uncork();
   }
 
   /** Why the body does not match the node's Content-Length, if it does not. */
