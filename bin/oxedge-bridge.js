@@ -1,6 +1,41 @@
 #!/usr/bin/env node
-// The bridge is TypeScript; tsx compiles it on load (Node 20 has no type stripping).
-import { register } from "tsx/esm/api";
+// The bridge is TypeScript. A short-lived child process bundles it with
+// esbuild into one plain ES module, which this process then runs: neither a
+// loader thread (tsx costs about 40 MiB of RSS for the bridge's whole life)
+// nor esbuild itself stays in the bridge. tsx is the fallback when esbuild
+// is not installed.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath, pathToFileURL } from "node:url";
 
-register();
-await import("../bridge/cli.ts");
+const entry = fileURLToPath(new URL("../bridge/cli.ts", import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), "oxedge-bridge-"));
+const outfile = join(dir, "bridge.mjs");
+
+const build = `
+  import("esbuild").then((esbuild) => esbuild.build({
+    entryPoints: [${JSON.stringify(entry)}], outfile: ${JSON.stringify(outfile)},
+    bundle: true, platform: "node", format: "esm", target: "node20", sourcemap: "inline", logLevel: "error",
+  })).then(() => process.exit(0), (e) => { console.error(e.message); process.exit(e.code === "ERR_MODULE_NOT_FOUND" ? 3 : 1); });
+`;
+const r = spawnSync(process.execPath, ["--input-type=module", "-e", build], { cwd: fileURLToPath(new URL("..", import.meta.url)), stdio: ["ignore", "inherit", "inherit"] });
+
+// The bundle is per run (no stale one can be picked up) and is gone once loaded,
+// or at exit, whichever comes first (a config error exits while loading).
+const cleanup = () => rmSync(dir, { recursive: true, force: true });
+if (r.status === 0) {
+  process.once("exit", cleanup);
+  try {
+    await import(pathToFileURL(outfile).href);
+  } finally {
+    cleanup();
+  }
+} else {
+  cleanup();
+  if (r.status !== 3) process.exit(1);
+  const { register } = await import("tsx/esm/api");
+  register();
+  await import(pathToFileURL(entry).href);
+}
