@@ -94,6 +94,10 @@ class HttpSink implements ResponseSink {
     this.res.uncork();
   }
 
+  holdsWrites(): boolean {
+    return this.res.writableLength > 0;
+  }
+
   /** Why the body does not match the node's Content-Length, if it does not. */
   get bad(): string | undefined {
     if (this.head_ || this.declaredLength < 0 || this.res.statusCode === 204 || this.res.statusCode === 304) return undefined;

@@ -205,6 +205,25 @@ describe("framing", () => {
     expect(r3.next()).toMatchObject({ kind: "packet" });
   });
 
+  it("lets the caller reuse its read buffer: retain() keeps the unfinished packet intact", () => {
+    const packets = [encodeBodyChunk(Buffer.alloc(5000, 1)), encodeBodyChunk(Buffer.alloc(7000, 2)), encodeEndResponse(true)];
+    const stream = Buffer.concat(packets);
+    for (const readSize of [3, 100, 4096, 6000, 16384]) {
+      const r = new PacketReader(MAGIC_TO_PROXY, 8188);
+      const readBuf = Buffer.alloc(readSize);
+      const got: Buffer[] = [];
+      for (let at = 0; at < stream.length; at += readSize) {
+        const n = stream.copy(readBuf, 0, at, at + readSize);
+        r.push(readBuf.subarray(0, n));
+        for (let f = r.next(); f.kind === "packet"; f = r.next()) got.push(Buffer.from(f.payload));
+        r.retain();
+        r.release(false);
+        readBuf.fill(0xee); // the caller's next read overwrites the same memory
+      }
+      expect(got.map((p) => p.toString("hex"))).toEqual(packets.map((p) => p.subarray(4).toString("hex")));
+    }
+  });
+
   it("returns body data as a view, not a copy, when the packet lies in one read", () => {
     const chunk = encodeBodyChunk(Buffer.from("zero-copy"));
     const r = new PacketReader(MAGIC_TO_PROXY, 8188);

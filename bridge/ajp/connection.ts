@@ -19,6 +19,12 @@ export interface ResponseSink {
   /** Optional batching around the packets of one socket read. */
   cork?(): void;
   uncork?(): void;
+  /**
+   * After uncork: whether bytes handed to write() are still queued (not yet
+   * with the kernel). Absent = assume they are, so the read buffer is never
+   * reused under them.
+   */
+  holdsWrites?(): boolean;
 }
 
 export type ExchangeOutcome =
@@ -31,6 +37,15 @@ export type ExchangeOutcome =
       /** Whether sink.head() was called (then the client response can only be aborted). */
       responseStarted: boolean;
     };
+
+/** Size of one socket read (Node's own default). */
+const READ_SIZE = 64 * 1024;
+
+/** The read buffer in use and where reads go; set up before the connection object exists. */
+interface ReadSlot {
+  buffer: Buffer;
+  deliver: ((chunk: Buffer) => void) | undefined;
+}
 
 interface Operation {
   sink?: ResponseSink;
@@ -71,12 +86,14 @@ export class AjpConnection {
     readonly socket: Socket,
     readonly packetSize: number,
     now: number,
+    reads: ReadSlot,
   ) {
     this.reader = new PacketReader(MAGIC_TO_PROXY, packetSize - HEADER_LEN);
     this.encoder = new ForwardRequestEncoder(packetSize);
     this.createdAt = this.lastUsedAt = now;
+    this.reads = reads;
+    reads.deliver = this.onRead;
     socket.setNoDelay(true);
-    socket.on("data", this.onData);
     socket.on("timeout", this.onTimeout);
     socket.on("error", () => {}); // the 'close' that follows carries the outcome
     socket.on("end", () => socket.destroy()); // AJP has no half-close: the node is done with us
@@ -86,7 +103,18 @@ export class AjpConnection {
   /** Resolves once connected; rejects with OxError connect-failed. */
   static connect(o: ConnectOptions): Promise<AjpConnection> {
     return new Promise((resolve, reject) => {
-      const socket = netConnect({ host: o.host, port: o.port });
+      const reads: ReadSlot = { buffer: Buffer.allocUnsafe(READ_SIZE), deliver: undefined };
+      const socket = netConnect({
+        host: o.host,
+        port: o.port,
+        onread: {
+          buffer: () => reads.buffer,
+          callback: (n, buf) => {
+            reads.deliver?.((buf as Buffer).subarray(0, n));
+            return true; // pausing is done explicitly (socket.pause) when the client is slow
+          },
+        },
+      });
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new OxError("connect-failed", `connect to ${o.host}:${o.port} timed out after ${o.connectTimeoutMs} ms`));
@@ -94,7 +122,7 @@ export class AjpConnection {
       socket.once("connect", () => {
         clearTimeout(timer);
         socket.removeAllListeners("error");
-        resolve(new AjpConnection(socket, o.packetSize, Date.now()));
+        resolve(new AjpConnection(socket, o.packetSize, Date.now(), reads));
       });
       socket.once("error", (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
@@ -118,7 +146,17 @@ export class AjpConnection {
     this.socket.destroy();
   }
 
-  private onData = (chunk: Buffer): void => {
+  private readonly reads: ReadSlot;
+
+  /**
+   * Reads land in one reused buffer instead of a fresh 64 KiB allocation each:
+   * a download otherwise leaves tens of MiB of dead buffers between garbage
+   * collections. The buffer may be reused only if nothing still points into
+   * it afterwards: the reader copies its unfinished packet, and if the client
+   * could not take all body bytes at once (the sink still holds some), the
+   * next read gets a new buffer.
+   */
+  private onRead = (chunk: Buffer): void => {
     this.reader.push(chunk);
     // One read holds several packets of a download: hand their data to the
     // client as one write (writev), not one syscall per 8 KiB chunk.
@@ -128,6 +166,10 @@ export class AjpConnection {
       this.drainPackets();
     } finally {
       sink?.uncork?.();
+      const held = sink !== undefined && sink.holdsWrites?.() !== false;
+      this.reader.retain();
+      this.reader.release(held);
+      if (held) this.reads.buffer = Buffer.allocUnsafe(READ_SIZE);
     }
   };
 
