@@ -10,7 +10,7 @@
  * verification path unchanged.
  */
 import { createHmac, randomBytes } from "node:crypto";
-import { canonicalString, HANDOFF_HEADERS, SIG_VERSION, type HandoffFields } from "../common/signing.ts";
+import { canonicalString, fieldsToHeaders, HANDOFF_HEADERS, SIG_VERSION, type HandoffFields } from "../common/signing.ts";
 
 export function signSync(secret: string, f: HandoffFields): string {
   return `${SIG_VERSION}=${createHmac("sha256", secret).update(canonicalString(f)).digest("hex")}`;
@@ -39,14 +39,5 @@ export function signedHeadersSync(secret: string, r: SignedRequest, now = Date.n
     ts: Math.floor(now / 1000),
     nonce: randomBytes(16).toString("hex"),
   };
-  return {
-    [HANDOFF_HEADERS.route]: fields.route,
-    [HANDOFF_HEADERS.clientIp]: fields.clientIp,
-    [HANDOFF_HEADERS.clientPort]: fields.clientPort,
-    [HANDOFF_HEADERS.proto]: fields.proto,
-    [HANDOFF_HEADERS.host]: fields.host,
-    [HANDOFF_HEADERS.ts]: String(fields.ts),
-    [HANDOFF_HEADERS.nonce]: fields.nonce,
-    [HANDOFF_HEADERS.sig]: signSync(secret, fields),
-  };
+  return { ...fieldsToHeaders(fields), [HANDOFF_HEADERS.sig]: signSync(secret, fields) };
 }

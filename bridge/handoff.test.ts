@@ -1,21 +1,13 @@
 import type { IncomingMessage } from "node:http";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { HANDOFF_HEADERS, newNonce, sign, type HandoffFields } from "../common/signing.ts";
+import { fieldsToHeaders, HANDOFF_HEADERS, newNonce, sign, type HandoffFields } from "../common/signing.ts";
 import { HandoffVerifier } from "./handoff.ts";
 
 const SECRET = "bridge-secret-0123456789abcdef";
 
 function request(f: HandoffFields, sig: string | undefined): IncomingMessage {
-  const headers: Record<string, string> = {
-    [HANDOFF_HEADERS.route]: f.route,
-    [HANDOFF_HEADERS.clientIp]: f.clientIp,
-    [HANDOFF_HEADERS.clientPort]: f.clientPort,
-    [HANDOFF_HEADERS.proto]: f.proto,
-    [HANDOFF_HEADERS.host]: f.host,
-    [HANDOFF_HEADERS.ts]: String(f.ts),
-    [HANDOFF_HEADERS.nonce]: f.nonce,
-  };
+  const headers = fieldsToHeaders(f);
   if (sig) headers[HANDOFF_HEADERS.sig] = sig;
   return { method: f.method, url: f.target, headers } as unknown as IncomingMessage;
 }

@@ -127,6 +127,19 @@ export function newNonce(): string {
   return toHex(b.buffer);
 }
 
+/** The signed fields as hand-off headers (without the signature itself); fieldsFromHeaders reads them back. */
+export function fieldsToHeaders(f: HandoffFields): Record<string, string> {
+  return {
+    [HANDOFF_HEADERS.route]: f.route,
+    [HANDOFF_HEADERS.clientIp]: f.clientIp,
+    [HANDOFF_HEADERS.clientPort]: f.clientPort,
+    [HANDOFF_HEADERS.proto]: f.proto,
+    [HANDOFF_HEADERS.host]: f.host,
+    [HANDOFF_HEADERS.ts]: String(f.ts),
+    [HANDOFF_HEADERS.nonce]: f.nonce,
+  };
+}
+
 /** Pull the signed fields out of request headers (Headers or Node's lower-cased object). */
 export function fieldsFromHeaders(
   method: string,

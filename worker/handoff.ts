@@ -17,7 +17,7 @@
  */
 import type { Context } from "hono";
 import { OxError } from "../common/errors.ts";
-import { HANDOFF_HEADERS, newNonce, sign, type HandoffFields } from "../common/signing.ts";
+import { fieldsToHeaders, HANDOFF_HEADERS, newNonce, sign, type HandoffFields } from "../common/signing.ts";
 import { clientIp } from "./access.ts";
 import type { Config } from "./config.ts";
 import type { AppEnv } from "./types.ts";
@@ -123,13 +123,7 @@ export async function handoff(c: Context<AppEnv>): Promise<Response> {
       ts: Math.floor(Date.now() / 1000),
       nonce: newNonce(),
     };
-    headers.set(HANDOFF_HEADERS.route, fields.route);
-    headers.set(HANDOFF_HEADERS.clientIp, fields.clientIp);
-    headers.set(HANDOFF_HEADERS.clientPort, fields.clientPort);
-    headers.set(HANDOFF_HEADERS.proto, fields.proto);
-    headers.set(HANDOFF_HEADERS.host, fields.host);
-    headers.set(HANDOFF_HEADERS.ts, String(fields.ts));
-    headers.set(HANDOFF_HEADERS.nonce, fields.nonce);
+    for (const [name, value] of Object.entries(fieldsToHeaders(fields))) headers.set(name, value);
     headers.set(HANDOFF_HEADERS.sig, await sign(cfg.bridgeSecret, fields));
 
     // `duplex` is required by Node's fetch for stream bodies and ignored by

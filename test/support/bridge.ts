@@ -6,7 +6,7 @@
 import { createHash } from "node:crypto";
 import http from "node:http";
 import type { Readable } from "node:stream";
-import { HANDOFF_HEADERS, newNonce, sign, type HandoffFields } from "../../common/signing.ts";
+import { fieldsToHeaders, HANDOFF_HEADERS, newNonce, sign, type HandoffFields } from "../../common/signing.ts";
 import { buildConfig, type BridgeConfigInput } from "../../bridge/config.ts";
 import { startBridge, type Bridge } from "../../bridge/server.ts";
 
@@ -79,15 +79,7 @@ export async function handoffHeaders(o: HandoffOptions): Promise<Record<string, 
     ts: o.ts ?? Math.floor(Date.now() / 1000),
     nonce: o.nonce ?? newNonce(),
   };
-  const h: Record<string, string> = {
-    [HANDOFF_HEADERS.route]: fields.route,
-    [HANDOFF_HEADERS.clientIp]: fields.clientIp,
-    [HANDOFF_HEADERS.clientPort]: fields.clientPort,
-    [HANDOFF_HEADERS.proto]: fields.proto,
-    [HANDOFF_HEADERS.host]: fields.host,
-    [HANDOFF_HEADERS.ts]: String(fields.ts),
-    [HANDOFF_HEADERS.nonce]: fields.nonce,
-  };
+  const h = fieldsToHeaders(fields);
   if (!o.unsigned) h[HANDOFF_HEADERS.sig] = await sign(o.secret ?? BRIDGE_SECRET, { ...fields, ...o.tamper });
   return h;
 }
