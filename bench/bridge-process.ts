@@ -9,7 +9,7 @@ import fs from "node:fs";
 import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { atExit } from "../test/support/exit-hooks.ts";
+import { atExit, waitExit } from "../test/support/exit-hooks.ts";
 import { freePort } from "../test/support/ports.ts";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -72,16 +72,6 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-function waitExit(child: ChildProcess, ms: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(false), ms);
-    child.once("exit", () => {
-      clearTimeout(t);
-      resolve(true);
-    });
-  });
-}
 
 export async function startBridgeProcess(o: BridgeProcessOptions): Promise<BridgeProcess> {
   if (!hooked) {

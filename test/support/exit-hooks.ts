@@ -1,3 +1,5 @@
+import type { ChildProcess } from "node:child_process";
+
 /**
  * Processes a test or script starts must not outlive it. 'exit' covers normal
  * ends and process.exit(); the signal handlers cover being terminated. Each
@@ -30,4 +32,16 @@ export function atExit(fn: () => void): void {
     };
     process.on(sig, handler);
   }
+}
+
+/** Resolves true once the child has exited, false after timeoutMs. */
+export function waitExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), timeoutMs);
+    child.once("exit", () => {
+      clearTimeout(t);
+      resolve(true);
+    });
+  });
 }

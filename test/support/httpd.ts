@@ -16,7 +16,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
-import { atExit } from "./exit-hooks.ts";
+import { atExit, waitExit } from "./exit-hooks.ts";
 import { freePort } from "./ports.ts";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -310,16 +310,6 @@ function canConnect(port: number): Promise<boolean> {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function waitExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const t = setTimeout(() => resolve(false), timeoutMs);
-    child.once("exit", () => {
-      clearTimeout(t);
-      resolve(true);
-    });
-  });
-}
 
 export async function startHttpd(opts: HttpdOptions): Promise<Httpd> {
   const why = httpdUnavailableReason();

@@ -16,7 +16,7 @@ import { createHash, randomBytes } from "node:crypto";
 import fs from "node:fs";
 import http from "node:http";
 import net from "node:net";
-import { atExit } from "./exit-hooks.ts";
+import { atExit, waitExit } from "./exit-hooks.ts";
 import { freePort } from "./ports.ts";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -471,20 +471,6 @@ function logTail(baseDir: string, lines = 40): string {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-function waitExit(child: ChildProcess, timeoutMs: number): Promise<boolean> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      child.removeListener("exit", onExit);
-      resolve(false);
-    }, timeoutMs);
-    const onExit = () => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    child.once("exit", onExit);
-  });
-}
 
 class StartupError extends Error {
   constructor(
