@@ -6,11 +6,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
-import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { atExit, waitExit } from "../test/support/exit-hooks.ts";
-import { freePort } from "../test/support/ports.ts";
+import { canConnect, freePort } from "../test/support/ports.ts";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const READY_TIMEOUT_MS = 20_000;
@@ -61,16 +60,6 @@ function killLeftovers(): void {
   }
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: "127.0.0.1", port });
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-}
 
 
 export async function startBridgeProcess(o: BridgeProcessOptions): Promise<BridgeProcess> {

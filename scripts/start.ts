@@ -9,10 +9,9 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import https from "node:https";
-import net from "node:net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { freePort } from "../test/support/ports.ts";
+import { canConnect, freePort } from "../test/support/ports.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const workerPort = Number(process.env.OXEDGE_PORT ?? 8787);
@@ -45,15 +44,6 @@ async function waitFor(what: string, check: () => Promise<boolean>, ms = 60_000)
   }
   throw new Error(`${what} did not come up within ${ms / 1000} s`);
 }
-
-const tcpOpen = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const s = net.connect(port, "127.0.0.1", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.on("error", () => resolve(false));
-  });
 
 const httpsStatus = (url: string) =>
   new Promise<number>((resolve, reject) => {
@@ -114,8 +104,8 @@ async function main(): Promise<void> {
     "--show-interactive-dev-session=false", "--log-level", "error",
   ], { WRANGLER_SEND_METRICS: "false" });
 
-  for (const n of nodes) await waitFor(`demo node ${n.route}`, () => tcpOpen(n.port));
-  await waitFor("bridge", () => tcpOpen(bridgePort));
+  for (const n of nodes) await waitFor(`demo node ${n.route}`, () => canConnect(n.port));
+  await waitFor("bridge", () => canConnect(bridgePort));
   const url = `https://127.0.0.1:${workerPort}`;
   await waitFor("worker", async () => (await httpsStatus(`${url}/`)) === 200, 90_000);
 

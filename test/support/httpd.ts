@@ -15,9 +15,8 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import fs from "node:fs";
-import net from "node:net";
 import { atExit, waitExit } from "./exit-hooks.ts";
-import { freePort } from "./ports.ts";
+import { canConnect, freePort } from "./ports.ts";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -297,16 +296,6 @@ function tail(file: string, lines = 30): string {
   }
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: "127.0.0.1", port });
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-}
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

@@ -23,3 +23,15 @@ export async function freePort(): Promise<number> {
   }
   throw new Error("no free port found on 127.0.0.1 after 50 tries");
 }
+
+/** Whether something accepts TCP connections on 127.0.0.1:port right now. */
+export function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: "127.0.0.1", port });
+    s.once("connect", () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once("error", () => resolve(false));
+  });
+}
