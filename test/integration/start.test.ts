@@ -42,6 +42,7 @@ it("npm start brings up the cluster, serves a sticky session, and Ctrl-C stops e
   let out = "";
   proc.stdout.on("data", (d) => (out += d));
   proc.stderr.on("data", (d) => (out += d));
+  let groups = new Set<number>();
   try {
     const end = Date.now() + 90_000;
     while (!out.includes("Ctrl-C stops everything") && Date.now() < end && proc.exitCode === null) await new Promise((r) => setTimeout(r, 200));
@@ -58,7 +59,7 @@ it("npm start brings up the cluster, serves a sticky session, and Ctrl-C stops e
     for (let i = 0; i < 3; i++) expect(JSON.parse((await get(`${url}/ajax/session`, `JSESSIONID=${id}`)).body)).toMatchObject({ node: route, valid: true });
 
     const pidLine = /\[oxedge\] pids (.*)/.exec(out)![1];
-    const groups = new Set([...pidLine.matchAll(/\b(?:OX1|OX2|bridge|worker)=(\d+)/g)].map((m) => Number(m[1])));
+    groups = new Set([...pidLine.matchAll(/\b(?:OX1|OX2|bridge|worker)=(\d+)/g)].map((m) => Number(m[1])));
     expect(groups.size).toBe(4);
     expect(membersOf(groups).length).toBeGreaterThanOrEqual(4);
 
@@ -68,6 +69,19 @@ it("npm start brings up the cluster, serves a sticky session, and Ctrl-C stops e
     expect(out).toContain("[oxedge] stopped");
     expect(membersOf(groups)).toEqual([]);
   } finally {
-    if (proc.exitCode === null) proc.kill("SIGKILL");
+    // On a failed assertion: let npm start stop its own children first; whatever is left of
+    // the groups it reported (ours, by PID) goes too, so a failing run leaves nothing behind.
+    if (proc.exitCode === null) {
+      proc.kill("SIGINT");
+      await new Promise((r) => setTimeout(r, 6000));
+      if (proc.exitCode === null) proc.kill("SIGKILL");
+    }
+    for (const g of groups) {
+      try {
+        process.kill(-g, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
   }
 }, 150_000);
