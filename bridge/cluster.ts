@@ -104,10 +104,11 @@ export class Cluster {
    */
   async healthCheck(): Promise<void> {
     const timeout = Math.min(2000, this.config.balancer.healthcheckMs);
+    const views = this.balancer.snapshot(this.now());
     await Promise.all(
-      [...this.members.values()].map(async (m) => {
-        const view = this.balancer.snapshot(this.now()).find((v) => v.route === m.config.route);
-        if (!view || view.status.stopped || view.status.disabled) return;
+      views.map(async (view) => {
+        const m = this.members.get(view.route)!;
+        if (view.status.stopped || view.status.disabled) return;
         let ok = false;
         try {
           const c = await AjpConnection.connect({ host: m.config.host, port: m.config.port, connectTimeoutMs: timeout, packetSize: m.config.packetSize });
