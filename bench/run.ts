@@ -362,7 +362,9 @@ async function main(): Promise<number> {
   const secret = randomBytes(32).toString("hex"); // the worker wants ≥ 32 characters, the bridge ≥ 16
   const workDir = path.join(REPO_ROOT, ".tmp", `bench-${process.pid}`);
   fs.mkdirSync(workDir, { recursive: true });
-  cleanups.push(async () => fs.rmSync(workDir, { recursive: true, force: true }));
+  // BENCH_KEEP=1 keeps the bridge's config and log (e.g. its --trace-gc output) for a look afterwards.
+  if (process.env.BENCH_KEEP === "1") console.log(`keeping ${workDir}`);
+  else cleanups.push(async () => fs.rmSync(workDir, { recursive: true, force: true }));
   const profileDir = path.join(RESULTS_DIR, "profiles");
 
   console.log(`oxedge bench: ${settings.durationS} s per measurement after ${settings.warmupS} s warm-up, ${settings.connections} keep-alive connections, autocannon`);

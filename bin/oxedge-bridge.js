@@ -14,10 +14,13 @@ const entry = fileURLToPath(new URL("../bridge/cli.ts", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "oxedge-bridge-"));
 const outfile = join(dir, "bridge.mjs");
 
+// No source map: node keeps a module's whole source text in memory, and an
+// inline map made the bridge's idle RSS about 10 MiB larger (measured, 66 → 56
+// MiB); names are not minified, so stack traces and profiles stay readable.
 const build = `
   import("esbuild").then((esbuild) => esbuild.build({
     entryPoints: [${JSON.stringify(entry)}], outfile: ${JSON.stringify(outfile)},
-    bundle: true, platform: "node", format: "esm", target: "node20", sourcemap: "inline", logLevel: "error",
+    bundle: true, platform: "node", format: "esm", target: "node20", logLevel: "error",
   })).then(() => process.exit(0), (e) => { console.error(e.message); process.exit(e.code === "ERR_MODULE_NOT_FOUND" ? 3 : 1); });
 `;
 const r = spawnSync(process.execPath, ["--input-type=module", "-e", build], { cwd: fileURLToPath(new URL("..", import.meta.url)), stdio: ["ignore", "inherit", "inherit"] });
