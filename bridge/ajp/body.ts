@@ -10,22 +10,22 @@ export function maxBodyChunk(packetSize: number): number {
 }
 
 /**
- * The 6 header bytes of a body packet, so the data itself can be written
- * behind it (writev) without being copied into a new buffer.
+ * Writes the 6 header bytes of a body packet at the start of `packet`, whose
+ * data (dataLength bytes) is already in place behind them; returns the
+ * packet's whole length. The caller keeps one such buffer per connection.
  */
-export function bodyPacketHeader(dataLength: number): Buffer {
-  const b = Buffer.allocUnsafe(BODY_PACKET_OVERHEAD);
-  b.writeUInt16BE(MAGIC_TO_CONTAINER, 0);
-  b.writeUInt16BE(dataLength + 2, 2);
-  b.writeUInt16BE(dataLength, 4);
-  return b;
+export function writeBodyPacketHeader(packet: Buffer, dataLength: number): number {
+  packet.writeUInt16BE(MAGIC_TO_CONTAINER, 0);
+  packet.writeUInt16BE(dataLength + 2, 2);
+  packet.writeUInt16BE(dataLength, 4);
+  return BODY_PACKET_OVERHEAD + dataLength;
 }
 
-/** A whole body packet in one buffer (copies: for tests and small bodies). */
+/** A whole body packet in a new buffer (for tests). */
 export function encodeBodyPacket(data: Uint8Array): Buffer {
   const b = Buffer.allocUnsafe(BODY_PACKET_OVERHEAD + data.length);
-  bodyPacketHeader(data.length).copy(b, 0);
   b.set(data, BODY_PACKET_OVERHEAD);
+  writeBodyPacketHeader(b, data.length);
   return b;
 }
 

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { bodyPacketHeader, decodeBodyPacket, encodeBodyPacket, maxBodyChunk } from "./body.ts";
+import { decodeBodyPacket, encodeBodyPacket, maxBodyChunk, writeBodyPacketHeader } from "./body.ts";
 import { CPING_PACKET, CPONG_PACKET, EMPTY_BODY_PACKET, MAGIC_TO_CONTAINER, MAGIC_TO_PROXY, METHOD_CODES } from "./codes.ts";
 import {
   decodeForwardRequest,
@@ -167,7 +167,9 @@ describe("response packets: byte-exact vectors (ajp13.md §12.2, §12.3)", () =>
   it("body packets (§12.3): POST {\"x\":1}, the empty end packet", () => {
     expect(encodeBodyPacket(Buffer.from('{"x":1}')).toString("hex")).toBe("1234000900077b2278223a317d");
     expect(EMPTY_BODY_PACKET.toString("hex")).toBe("12340000");
-    expect(bodyPacketHeader(8186).toString("hex")).toBe("12341ffc1ffa");
+    const full = Buffer.alloc(8192, 0xee);
+    expect(writeBodyPacketHeader(full, 8186)).toBe(8192);
+    expect(full.subarray(0, 7).toString("hex")).toBe("12341ffc1ffaee"); // the data behind the header is left alone
     expect(maxBodyChunk(8192)).toBe(8186);
     expect(maxBodyChunk(65536)).toBe(65530);
     const d = decodeBodyPacket(Buffer.from("00077b2278223a317d", "hex"));

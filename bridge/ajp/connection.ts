@@ -1,7 +1,7 @@
 import { connect as netConnect, type Socket } from "node:net";
 import { OxError } from "../../common/errors.ts";
 import type { BodyReader } from "../body-reader.ts";
-import { bodyPacketHeader, maxBodyChunk } from "./body.ts";
+import { BODY_PACKET_OVERHEAD, maxBodyChunk, writeBodyPacketHeader } from "./body.ts";
 import { CPING_PACKET, EMPTY_BODY_PACKET, HEADER_LEN, MAGIC_TO_PROXY } from "./codes.ts";
 import { ForwardRequestEncoder, type ForwardRequest } from "./forward-request.ts";
 import { PacketReader } from "./reader.ts";
@@ -147,6 +147,8 @@ export class AjpConnection {
   }
 
   private readonly reads: ReadSlot;
+  /** Request-body packets are assembled here, one at a time (see sendBody). */
+  private bodyPacket: Buffer | undefined;
 
   /**
    * Reads land in one reused buffer instead of a fresh 64 KiB allocation each:
@@ -284,45 +286,35 @@ export class AjpConnection {
     };
     const fail = (error: OxError): void => finish({ ok: false, error, requestSent: true, responseStarted });
 
-    const writeBody = (data: Buffer | null): void => {
+    const sendEnd = (): void => {
       firstBodyPending = false;
-      if (data === null) {
-        bodyEndSent = true;
-        socket.write(EMPTY_BODY_PACKET);
-      } else {
-        // Header and data as one writev: the client's chunk is not copied.
-        socket.cork();
-        socket.write(bodyPacketHeader(data.length));
-        socket.write(data);
-        socket.uncork();
-      }
+      bodyEndSent = true;
+      socket.write(EMPTY_BODY_PACKET);
     };
 
     const sendBody = (n: number): void => {
-      if (!body) {
-        bodyEndSent = true;
-        socket.write(EMPTY_BODY_PACKET);
-        return;
-      }
-      const want = Math.min(n, maxChunk);
-      let ready: Buffer | null | undefined;
+      if (!body) return sendEnd();
+      const packet = (this.bodyPacket ??= Buffer.allocUnsafe(BODY_PACKET_OVERHEAD + maxChunk));
+      let got: number | null | undefined;
       try {
-        ready = body.poll(want);
+        // A request for 0 bytes gets 1: an empty packet would tell the node the body ended.
+        got = body.copyInto(packet, BODY_PACKET_OVERHEAD, Math.max(1, Math.min(n, maxChunk)));
       } catch (e) {
         return fail(new OxError("client-aborted", (e as Error).message));
       }
-      if (ready !== undefined) return writeBody(ready);
+      if (got === null) return sendEnd();
+      if (got !== undefined) {
+        firstBodyPending = false;
+        socket.write(packet.subarray(0, writeBodyPacketHeader(packet, got)));
+        // Reused for the next packet only if the kernel took it whole just now.
+        if (socket.writableLength > 0) this.bodyPacket = undefined;
+        return;
+      }
       waitingForClient++;
-      body.take(want).then(
-        (data) => {
-          waitingForClient--;
-          if (!finished) writeBody(data);
-        },
-        (e: Error) => {
-          waitingForClient--;
-          fail(new OxError("client-aborted", e.message));
-        },
-      );
+      body.whenReadable().then(() => {
+        waitingForClient--;
+        if (!finished) sendBody(n);
+      });
     };
 
     this.op = {
