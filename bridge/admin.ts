@@ -1,6 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { timingSafeEqual, createHash } from "node:crypto";
-import { z } from "zod";
+// zod/mini, like bridge/config.ts: keeps full zod out of the bridge's bundle and memory.
+import * as z from "zod/mini";
+import en from "zod/v4/locales/en.js";
 import { parseStatusString } from "./balancer.ts";
 import type { Cluster } from "./cluster.ts";
 import type { Logger } from "./log.ts";
@@ -18,13 +20,14 @@ import type { Logger } from "./log.ts";
  * BalancerPersist.
  */
 
-const patchSchema = z
-  .object({
-    status: z.string().max(20).optional(),
-    loadfactor: z.number().min(1).max(100).optional(),
-    lbset: z.number().int().min(0).max(99).optional(),
-  })
-  .strict();
+const patchSchema = z.strictObject({
+  status: z.optional(z.string().check(z.maxLength(20))),
+  loadfactor: z.optional(z.number().check(z.gte(1), z.lte(100))),
+  lbset: z.optional(z.number().check(z.int(), z.gte(0), z.lte(99))),
+});
+
+/** English issue messages (zod/mini loads no locale by default). */
+const localeError = en().localeError;
 
 function send(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body, null, 2) + "\n";
@@ -60,7 +63,7 @@ export function createAdmin(cluster: Cluster, token: string | undefined, log: Lo
         if (!auth.startsWith("Bearer ") || !sameToken(auth.slice(7), token)) return send(res, 401, { error: "bad token" });
         const route = decodeURIComponent(m[1]);
         if (!cluster.members.has(route)) return send(res, 404, { error: `no member ${route}` });
-        const parsed = patchSchema.safeParse(await readJson(req));
+        const parsed = patchSchema.safeParse(await readJson(req), { error: localeError });
         if (!parsed.success) return send(res, 400, { error: parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`) });
         const { status, ...rest } = parsed.data;
         try {

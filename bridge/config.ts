@@ -1,6 +1,11 @@
 import { readFileSync } from "node:fs";
 import { parse as parseToml } from "smol-toml";
-import { z } from "zod";
+// zod/mini: the same validators without the method-chaining classes; full zod was
+// ~580 KB of the ~850 KB bridge bundle and ~5 MiB of resident memory at start.
+import * as z from "zod/mini";
+// zod/mini loads no locale (messages would be "Invalid input"); the English one
+// is passed per parse so the field errors read as before, without global config.
+import en from "zod/v4/locales/en.js";
 import { parseStatusString, type MemberSpec } from "./balancer.ts";
 import { MAX_PACKET_SIZE, MIN_PACKET_SIZE } from "./ajp/codes.ts";
 
@@ -13,92 +18,99 @@ import { MAX_PACKET_SIZE, MIN_PACKET_SIZE } from "./ajp/codes.ts";
  * Secrets never live in the file: it names environment variables instead.
  */
 
-const seconds = (max: number) => z.number().min(0).max(max);
+const seconds = (max: number) => z.number().check(z.gte(0), z.lte(max));
 const hostPort = z
   .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected "host:port", e.g. "10.20.30.213:8009" or "[::1]:8009"');
-const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name");
-const pathPrefix = z.string().regex(/^\/[^/?#;%]*(\/[^/?#;%]+)*$/, 'expected an absolute path like "/ajax", no trailing slash');
+  .check(z.regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected "host:port", e.g. "10.20.30.213:8009" or "[::1]:8009"'));
+const envName = z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name"));
+const pathPrefix = z.string().check(z.regex(/^\/[^/?#;%]*(\/[^/?#;%]+)*$/, 'expected an absolute path like "/ajax", no trailing slash'));
+/** Classic zod's `z.number().int().min(lo).max(hi)`. */
+const intIn = (lo: number, hi: number) => z.number().check(z.int(), z.gte(lo), z.lte(hi));
 
 const memberDefaults = {
-  loadfactor: z.number().min(1).max(100).default(1),
-  lbset: z.number().int().min(0).max(99).default(0),
-  status: z.string().default(""),
-  redirect: z.string().optional(),
+  loadfactor: z._default(z.number().check(z.gte(1), z.lte(100)), 1),
+  lbset: z._default(intIn(0, 99), 0),
+  status: z._default(z.string(), ""),
+  redirect: z.optional(z.string()),
   /** AJP secret (Tomcat's connector `secret`), taken from this environment variable. */
-  secret_env: envName.optional(),
+  secret_env: z.optional(envName),
   /** Reply timeout: longest wait for the next packet from the node. */
-  timeout: seconds(86_400).default(100),
-  connectiontimeout: seconds(600).default(5),
+  timeout: z._default(seconds(86_400), 100),
+  connectiontimeout: z._default(seconds(600), 5),
   /** Idle connections older than this are closed (keep below the node's keep-alive). */
-  ttl: seconds(86_400).default(60),
+  ttl: z._default(seconds(86_400), 60),
   /** Idle connections kept regardless of ttl. */
-  smax: z.number().int().min(0).max(10_000).default(0),
+  smax: z._default(intIn(0, 10_000), 0),
   /** Hard cap of connections to this node. */
-  max: z.number().int().min(1).max(10_000).default(64),
+  max: z._default(intIn(1, 10_000), 64),
   /** CPing timeout before each reuse of a pooled connection; 0 = off (Apache's `ping`). */
-  ping: seconds(60).default(0),
+  ping: z._default(seconds(60), 0),
   /** How long a request may wait for a free connection when all `max` are busy. */
-  acquire: seconds(600).default(5),
+  acquire: z._default(seconds(600), 5),
   /** How many requests may wait for a connection at once; beyond that 503 at once. */
-  queue: z.number().int().min(0).max(100_000).default(256),
-  packet_size: z.number().int().min(MIN_PACKET_SIZE).max(MAX_PACKET_SIZE).default(8192),
+  queue: z._default(intIn(0, 100_000), 256),
+  packet_size: z._default(intIn(MIN_PACKET_SIZE, MAX_PACKET_SIZE), 8192),
 };
 
-const memberSchema = z
-  .object({
-    route: z
-      .string()
-      .min(1)
-      .max(95)
-      .regex(/^[^.;,\s]+$/, "a route must be non-empty and contain no '.', ';', ',' or whitespace (it is the text after the first '.' of the session id)"),
-    address: hostPort,
-    ...memberDefaults,
-  })
-  .strict();
+const memberSchema = z.strictObject({
+  route: z
+    .string()
+    .check(
+      z.minLength(1),
+      z.maxLength(95),
+      z.regex(/^[^.;,\s]+$/, "a route must be non-empty and contain no '.', ';', ',' or whitespace (it is the text after the first '.' of the session id)"),
+    ),
+  address: hostPort,
+  ...memberDefaults,
+});
 
-const configSchema = z
-  .object({
-    listen: hostPort.default("127.0.0.1:8009"),
-    /** HMAC secret shared with the worker (wrangler secret BRIDGE_SECRET). */
-    secret_env: envName.default("OXEDGE_BRIDGE_SECRET"),
-    /** Accepted clock skew for the worker's timestamp. */
-    signature_window: seconds(600).default(30),
-    /** Status JSON and member changes (balancer-manager); off unless set. Keep it on loopback or the LAN. */
-    admin_listen: hostPort.optional(),
-    /** Bearer token for admin changes (without it the admin listener is read-only). */
-    admin_token_env: envName.optional(),
-    /** Log one line per request (errors are always logged). */
-    access_log: z.boolean().default(false),
-    prefixes: z
-      .array(pathPrefix)
-      .min(1)
-      .default(["/ajax", "/servlet", "/infostore", "/publications", "/Microsoft-Server-ActiveSync", "/usm-json"]),
-    provisioning: z
-      .object({
-        path: pathPrefix.default("/servlet/axis2"),
-        allow: z.array(z.string()).default([]),
-      })
-      .strict()
-      .prefault({}),
-    /** Per-prefix reply timeouts overriding the member timeout, e.g. ActiveSync long polls. */
-    timeouts: z
-      .array(z.object({ prefix: pathPrefix, timeout: seconds(86_400) }).strict())
-      .default([{ prefix: "/Microsoft-Server-ActiveSync", timeout: 900 }]),
-    balancer: z
-      .object({
-        retry: seconds(86_400).default(60),
-        nofailover: z.boolean().default(false),
-        forcerecovery: z.boolean().default(true),
-        maxattempts: z.number().int().min(0).max(99).optional(),
-        /** Seconds between CPing health checks of members in error; 0 = off (a request is the probe, as in Apache). */
-        healthcheck: seconds(3600).default(5),
-      })
-      .strict()
-      .prefault({}),
-    members: z.array(memberSchema).min(1),
-  })
-  .strict();
+const configSchema = z.strictObject({
+  listen: z._default(hostPort, "127.0.0.1:8009"),
+  /** HMAC secret shared with the worker (wrangler secret BRIDGE_SECRET). */
+  secret_env: z._default(envName, "OXEDGE_BRIDGE_SECRET"),
+  /** Accepted clock skew for the worker's timestamp. */
+  signature_window: z._default(seconds(600), 30),
+  /** Status JSON and member changes (balancer-manager); off unless set. Keep it on loopback or the LAN. */
+  admin_listen: z.optional(hostPort),
+  /** Bearer token for admin changes (without it the admin listener is read-only). */
+  admin_token_env: z.optional(envName),
+  /** Log one line per request (errors are always logged). */
+  access_log: z._default(z.boolean(), false),
+  prefixes: z._default(z.array(pathPrefix).check(z.minLength(1)), [
+    "/ajax",
+    "/servlet",
+    "/infostore",
+    "/publications",
+    "/Microsoft-Server-ActiveSync",
+    "/usm-json",
+  ]),
+  provisioning: z.prefault(
+    z.strictObject({
+      path: z._default(pathPrefix, "/servlet/axis2"),
+      allow: z._default(z.array(z.string()), []),
+    }),
+    {},
+  ),
+  /** Per-prefix reply timeouts overriding the member timeout, e.g. ActiveSync long polls. */
+  timeouts: z._default(z.array(z.strictObject({ prefix: pathPrefix, timeout: seconds(86_400) })), [
+    { prefix: "/Microsoft-Server-ActiveSync", timeout: 900 },
+  ]),
+  balancer: z.prefault(
+    z.strictObject({
+      retry: z._default(seconds(86_400), 60),
+      nofailover: z._default(z.boolean(), false),
+      forcerecovery: z._default(z.boolean(), true),
+      maxattempts: z.optional(intIn(0, 99)),
+      /** Seconds between CPing health checks of members in error; 0 = off (a request is the probe, as in Apache). */
+      healthcheck: z._default(seconds(3600), 5),
+    }),
+    {},
+  ),
+  members: z.array(memberSchema).check(z.minLength(1)),
+});
+
+/** English issue messages, as full zod gives by default. */
+const localeError = en().localeError;
 
 export type BridgeConfigInput = z.input<typeof configSchema>;
 type Parsed = z.output<typeof configSchema>;
@@ -162,7 +174,7 @@ function fieldName(path: readonly PropertyKey[]): string {
 
 /** Validate a parsed config object; env supplies the secrets it names. Throws ConfigError naming field, value and rule. */
 export function buildConfig(input: unknown, env: NodeJS.ProcessEnv = process.env): BridgeConfig {
-  const r = configSchema.safeParse(input);
+  const r = configSchema.safeParse(input, { error: localeError });
   if (!r.success) {
     const lines = r.error.issues.map((i) => {
       const value = valueAt(input, i.path);
