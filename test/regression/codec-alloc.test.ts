@@ -142,7 +142,7 @@ describe("Forward Request encoder: no allocation per request or header", () => {
  */
 async function bodyCountingNode(bodySize: number): Promise<{ port: number; received: () => number; close: () => void }> {
   const askMore = encodeGetBodyChunk(8186);
-  const answer = Buffer.concat([encodeSendHeaders(200, "OK", []), encodeEndResponse(true)]);
+  const answer = Buffer.concat([encodeSendHeaders(200, "OK", [])!, encodeEndResponse(true)]);
   let dataBytes = 0;
   const server = net.createServer((socket) => {
     // Position inside the current packet: header (4 bytes), then payload.
