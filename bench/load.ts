@@ -98,6 +98,12 @@ export interface LoadResult {
   bytes: number;
 }
 
+/** A result with its latency samples (ms, sorted), so that rounds can be merged exactly. */
+export interface LoadRun {
+  result: LoadResult;
+  samples: Float64Array;
+}
+
 class Samples {
   private buf = new Float64Array(1 << 16);
   length = 0;
@@ -122,6 +128,10 @@ export function percentile(sorted: Float64Array, p: number): number {
 }
 
 export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  return (await runLoadWithSamples(spec)).result;
+}
+
+export async function runLoadWithSamples(spec: LoadSpec): Promise<LoadRun> {
   const request: Request = { method: spec.method, path: spec.path, headers: spec.headers ?? {} };
   if (spec.body) request.body = spec.body;
   const { secret, attach } = spec.sign;
@@ -163,7 +173,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
   for (const v of sorted) sum += v;
   // autocannon's duration ends at its stop tick; responses counted above all fall inside it.
   const durationS = result.duration > 0 ? result.duration : elapsedS;
-  return {
+  const loadResult: LoadResult = {
     requests: ok,
     durationS,
     rps: ok / durationS,
@@ -176,5 +186,42 @@ export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     short,
     statusCounts,
     bytes,
+  };
+  return { result: loadResult, samples: sorted };
+}
+
+/** Several runs of the same load as one: counts and durations add up, percentiles are over all samples. */
+export function mergeRuns(runs: LoadRun[]): LoadRun {
+  const total = runs.reduce((n, r) => n + r.samples.length, 0);
+  const samples = new Float64Array(total);
+  let at = 0;
+  for (const r of runs) {
+    samples.set(r.samples, at);
+    at += r.samples.length;
+  }
+  samples.sort();
+  const sum = (f: (r: LoadResult) => number) => runs.reduce((n, r) => n + f(r.result), 0);
+  const statusCounts: Record<string, number> = {};
+  for (const r of runs) for (const [k, v] of Object.entries(r.result.statusCounts)) statusCounts[k] = (statusCounts[k] ?? 0) + v;
+  const requests = sum((r) => r.requests);
+  const durationS = sum((r) => r.durationS);
+  let latencySum = 0;
+  for (const v of samples) latencySum += v;
+  return {
+    samples,
+    result: {
+      requests,
+      durationS,
+      rps: durationS > 0 ? requests / durationS : 0,
+      p50Ms: percentile(samples, 50),
+      p99Ms: percentile(samples, 99),
+      meanMs: total ? latencySum / total : NaN,
+      maxMs: total ? samples[total - 1] : NaN,
+      errors: sum((r) => r.errors),
+      non2xx: sum((r) => r.non2xx),
+      short: sum((r) => r.short),
+      statusCounts,
+      bytes: sum((r) => r.bytes),
+    },
   };
 }

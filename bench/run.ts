@@ -31,7 +31,7 @@ import { startHttpd, httpdUnavailableReason, type Httpd } from "../test/support/
 import { patternBytes } from "../test/support/pattern.ts";
 import { startTomcatCluster, tomcatAvailable, type TomcatNode } from "../test/support/tomcat.ts";
 import { startBridgeProcess, type BridgeProcess } from "./bridge-process.ts";
-import { runLoad, type LoadResult, type LoadSpec } from "./load.ts";
+import { mergeRuns, runLoad, runLoadWithSamples, type LoadResult, type LoadRun, type LoadSpec } from "./load.ts";
 import { cpuSeconds, cpuSecondsOf, descendants, peakRssBytes, rssBytes } from "./proc-stats.ts";
 import { summarizeProfiles } from "./profile.ts";
 import { GIB, streamDownload, streamUpload, warmUp, type StreamResult } from "./stream-1gib.ts";
@@ -65,7 +65,13 @@ type ScenarioId = (typeof SCENARIOS)[number];
 type TargetId = (typeof TARGETS)[number];
 
 const settings = {
-  durationS: envNumber("BENCH_DURATION", 10, 1, 600),
+  durationS: envNumber("BENCH_DURATION", 5, 1, 600),
+  /**
+   * Each scenario is measured in rounds, the targets' order reversed every
+   * other round, so that drift on the shared cores (JIT, GC, a neighbour)
+   * falls on all targets alike; results merge all rounds.
+   */
+  rounds: envNumber("BENCH_ROUNDS", 3, 1, 20),
   warmupS: envNumber("BENCH_WARMUP", 2, 0, 600),
   connections: 50,
   streamBytes: envNumber("BENCH_STREAM_BYTES", GIB, 1, 16 * GIB),
@@ -135,6 +141,8 @@ interface Measurement extends LoadResult {
   nodesCpuS: number;
   /** This process: autocannon and the orchestrator. */
   clientCpuS: number;
+  /** Each round on its own, in the order measured. */
+  rounds: { rps: number; p50Ms: number; p99Ms: number; proxyCpuS: number | null }[];
 }
 
 type TargetResult = Measurement | { skipped: string };
@@ -247,7 +255,16 @@ function isValid(r: LoadResult): boolean {
   return r.requests > 0 && r.non2xx === 0 && r.short === 0 && r.errors <= Math.max(1, r.requests * 0.001);
 }
 
-async function measure(scenario: Scenario, target: TargetRun, bench: { tomcatPids: number[]; secret: string }): Promise<Measurement> {
+/** One round of one scenario against one target. */
+interface Round {
+  run: LoadRun;
+  proxyCpuS: number | null;
+  proxyCpuByProcess: Record<string, number>;
+  nodesCpuS: number;
+  clientCpuS: number;
+}
+
+async function measureRound(scenario: Scenario, target: TargetRun, bench: { tomcatPids: number[]; secret: string }, warmUp: boolean): Promise<Round> {
   const spec: LoadSpec = {
     urls: target.urls,
     method: scenario.method,
@@ -259,28 +276,41 @@ async function measure(scenario: Scenario, target: TargetRun, bench: { tomcatPid
     durationS: Math.min(settings.durationS, scenario.maxDurationS ?? Infinity),
     minResponseBytes: scenario.minResponseBytes,
   };
-  if (settings.warmupS > 0) await runLoad({ ...spec, durationS: Math.min(settings.warmupS, spec.durationS) });
+  if (warmUp && settings.warmupS > 0) await runLoad({ ...spec, durationS: Math.min(settings.warmupS, spec.durationS) });
   const proxy0 = target.proxyPids.map((p) => cpuSeconds(p.pid));
   const nodes0 = cpuSecondsOf(bench.tomcatPids);
   const client0 = process.cpuUsage();
-  const r = await runLoad(spec);
+  const run = await runLoadWithSamples(spec);
   const client = process.cpuUsage(client0);
   const nodesCpuS = cpuSecondsOf(bench.tomcatPids) - nodes0;
   const byProcess: Record<string, number> = {};
   let proxyCpuS: number | null = null;
   target.proxyPids.forEach((p, i) => {
     const used = cpuSeconds(p.pid) - proxy0[i];
-    byProcess[p.name] = round(used, 3);
+    byProcess[p.name] = used;
     proxyCpuS = (proxyCpuS ?? 0) + used;
   });
+  return { run, proxyCpuS, proxyCpuByProcess: byProcess, nodesCpuS, clientCpuS: (client.user + client.system) / 1e6 };
+}
+
+/** All rounds of a target as one measurement (CPU adds up, latency percentiles over every response). */
+function combineRounds(rounds: Round[]): Measurement {
+  const r = mergeRuns(rounds.map((x) => x.run)).result;
+  const byProcess: Record<string, number> = {};
+  let proxyCpuS: number | null = null;
+  for (const x of rounds) {
+    for (const [k, v] of Object.entries(x.proxyCpuByProcess)) byProcess[k] = round((byProcess[k] ?? 0) + v, 3);
+    if (x.proxyCpuS !== null) proxyCpuS = (proxyCpuS ?? 0) + x.proxyCpuS;
+  }
   return {
     ...r,
-    valid: isValid(r),
+    valid: rounds.every((x) => isValid(x.run.result)),
     proxyCpuS: proxyCpuS === null ? null : round(proxyCpuS, 3),
     proxyCpuByProcess: byProcess,
     proxyCpuMsPerRequest: proxyCpuS === null || r.requests === 0 ? null : round((proxyCpuS * 1000) / r.requests, 4),
-    nodesCpuS: round(nodesCpuS, 3),
-    clientCpuS: round((client.user + client.system) / 1e6, 3),
+    nodesCpuS: round(rounds.reduce((n, x) => n + x.nodesCpuS, 0), 3),
+    clientCpuS: round(rounds.reduce((n, x) => n + x.clientCpuS, 0), 3),
+    rounds: rounds.map((x) => ({ rps: round(x.run.result.rps, 1), p50Ms: round(x.run.result.p50Ms, 3), p99Ms: round(x.run.result.p99Ms, 3), proxyCpuS: x.proxyCpuS === null ? null : round(x.proxyCpuS, 3) })),
   };
 }
 
@@ -367,7 +397,9 @@ async function main(): Promise<number> {
   else cleanups.push(async () => fs.rmSync(workDir, { recursive: true, force: true }));
   const profileDir = path.join(RESULTS_DIR, "profiles");
 
-  console.log(`oxedge bench: ${settings.durationS} s per measurement after ${settings.warmupS} s warm-up, ${settings.connections} keep-alive connections, autocannon`);
+  console.log(
+    `oxedge bench: ${settings.rounds} round(s) of ${settings.durationS} s per measurement (${settings.warmupS} s warm-up before the first), ${settings.connections} keep-alive connections, autocannon`,
+  );
   console.log(`load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(" ")} on ${os.cpus().length} CPUs${os.loadavg()[0] > 1 ? " (the machine is busy: numbers may be noisy)" : ""}`);
 
   const results: Record<string, unknown> = {
@@ -458,20 +490,28 @@ async function main(): Promise<number> {
     for (const id of settings.scenarios) {
       const s = SCENARIO_DEFS[id];
       const targets: Partial<Record<TargetId, TargetResult>> = {};
+      const live: TargetId[] = [];
       for (const t of settings.targets) {
-        const run = runs[t];
-        if (!run) {
-          targets[t] = { skipped: t === "worker" ? (workerSkip ?? "bridge not started") : "not started" };
-          continue;
-        }
-        process.stdout.write(`  ${s.label.padEnd(22)} ${TARGET_LABELS[t].padEnd(24)} `);
-        const m = await measure(s, run, { tomcatPids, secret });
-        targets[t] = m;
-        console.log(
-          `${fmt(m.rps, 0).padStart(7)} req/s  p50 ${fmt(m.p50Ms)} ms  p99 ${fmt(m.p99Ms)} ms  proxy CPU ${fmt(m.proxyCpuS)} s` +
-            (m.valid ? "" : `  ERRORS: ${m.errors} errors, ${m.non2xx} non-2xx ${JSON.stringify(m.statusCounts)}, ${m.short} short`),
-        );
+        if (runs[t]) live.push(t);
+        else targets[t] = { skipped: t === "worker" ? (workerSkip ?? "bridge not started") : "not started" };
       }
+      const rounds: Partial<Record<TargetId, Round[]>> = {};
+      for (let k = 0; k < settings.rounds; k++) {
+        for (const t of k % 2 === 0 ? live : [...live].reverse()) {
+          process.stdout.write(`  ${s.label.padEnd(22)} ${TARGET_LABELS[t].padEnd(24)} ${settings.rounds > 1 ? `round ${k + 1}  ` : ""}`);
+          const x = await measureRound(s, runs[t]!, { tomcatPids, secret }, k === 0);
+          (rounds[t] ??= []).push(x);
+          const m = x.run.result;
+          console.log(
+            `${fmt(m.rps, 0).padStart(7)} req/s  p50 ${fmt(m.p50Ms)} ms  p99 ${fmt(m.p99Ms)} ms  proxy CPU ${fmt(x.proxyCpuS)} s` +
+              (isValid(m) ? "" : `  ERRORS: ${m.errors} errors, ${m.non2xx} non-2xx ${JSON.stringify(m.statusCounts)}, ${m.short} short`),
+          );
+        }
+      }
+      for (const t of live) targets[t] = combineRounds(rounds[t]!);
+      // The same ratio per round (targets measured minutes apart or seconds apart tell different stories).
+      const perRound = (a: TargetId, b: TargetId) =>
+        rounds[a] && rounds[b] ? rounds[a]!.map((x, k) => round(x.run.result.rps / rounds[b]![k].run.result.rps, 3)) : null;
       const direct = measured(targets.direct);
       const apache = measured(targets.apache);
       const br = measured(targets.bridge);
@@ -485,6 +525,8 @@ async function main(): Promise<number> {
           bridgeP99AddedOverDirectMs: br && direct ? round(br.p99Ms - direct.p99Ms, 3) : null,
           apacheP99AddedOverDirectMs: apache && direct ? round(apache.p99Ms - direct.p99Ms, 3) : null,
           bridgeOverApacheCpuPerRequest: br?.proxyCpuMsPerRequest && apache?.proxyCpuMsPerRequest ? round(br.proxyCpuMsPerRequest / apache.proxyCpuMsPerRequest, 3) : null,
+          bridgeOverApacheRpsByRound: perRound("bridge", "apache"),
+          bridgeOverDirectRpsByRound: perRound("bridge", "direct"),
         },
       };
     }
@@ -613,7 +655,7 @@ async function main(): Promise<number> {
   results.finishedAt = new Date().toISOString();
   results.loadavgAtEnd = os.loadavg().map((l) => round(l));
 
-  if (results.load) printLoadTable(results.load as Record<string, { targets: Partial<Record<TargetId, TargetResult>>; ratios: Record<string, number | null> }>);
+  if (results.load) printLoadTable(results.load as Record<string, { targets: Partial<Record<TargetId, TargetResult>>; ratios: Ratios }>);
   if (checks.length) {
     console.log("\nTargets (reported, not asserted)");
     console.log(
@@ -629,8 +671,19 @@ async function main(): Promise<number> {
   return 0;
 }
 
-function printLoadTable(load: Record<string, { targets: Partial<Record<TargetId, TargetResult>>; ratios: Record<string, number | null> }>): void {
-  console.log(`\nPart 1: ${settings.connections} keep-alive connections (the last scenario: 1), ${settings.durationS} s per measurement`);
+interface Ratios {
+  bridgeOverApacheRps: number | null;
+  bridgeOverDirectRps: number | null;
+  apacheOverDirectRps: number | null;
+  bridgeP99AddedOverDirectMs: number | null;
+  apacheP99AddedOverDirectMs: number | null;
+  bridgeOverApacheCpuPerRequest: number | null;
+  bridgeOverApacheRpsByRound: number[] | null;
+  bridgeOverDirectRpsByRound: number[] | null;
+}
+
+function printLoadTable(load: Record<string, { targets: Partial<Record<TargetId, TargetResult>>; ratios: Ratios }>): void {
+  console.log(`\nPart 1: ${settings.connections} keep-alive connections (the last scenario: 1), ${settings.rounds} × ${settings.durationS} s per measurement, merged`);
   const rows: string[][] = [["scenario", "target", "req/s", "p50 ms", "p99 ms", "proxy CPU s", "CPU ms/req", "nodes CPU s", "errors"]];
   for (const [id, entry] of Object.entries(load)) {
     let first = true;
@@ -661,11 +714,15 @@ function printLoadTable(load: Record<string, { targets: Partial<Record<TargetId,
   for (const [id, entry] of Object.entries(load)) {
     const q = entry.ratios;
     console.log(
-      `  ${SCENARIO_DEFS[id as ScenarioId].label.padEnd(22)} bridge/Apache ${fmt(q.bridgeOverApacheRps)}×   bridge/direct ${fmt(q.bridgeOverDirectRps)}×   ` +
+      `  ${SCENARIO_DEFS[id as ScenarioId].label.padEnd(22)} bridge/Apache ${fmt(q.bridgeOverApacheRps)}×${byRound(q.bridgeOverApacheRpsByRound)}   bridge/direct ${fmt(q.bridgeOverDirectRps)}×${byRound(q.bridgeOverDirectRpsByRound)}   ` +
         `Apache/direct ${fmt(q.apacheOverDirectRps)}×   p99 added over direct: bridge ${fmt(q.bridgeP99AddedOverDirectMs)} ms, Apache ${fmt(q.apacheP99AddedOverDirectMs)} ms   ` +
         `proxy CPU/req bridge/Apache ${fmt(q.bridgeOverApacheCpuPerRequest)}×`,
     );
   }
+}
+
+function byRound(v: number[] | null): string {
+  return v && v.length > 1 ? ` (by round ${v.map((x) => fmt(x)).join(", ")})` : "";
 }
 
 main()
