@@ -72,6 +72,13 @@ const settings = {
    * falls on all targets alike; results merge all rounds.
    */
   rounds: envNumber("BENCH_ROUNDS", 3, 1, 20),
+  /**
+   * The AJP packet size of every hop (Tomcat packetSize, httpd
+   * ProxyIOBufferSize, bridge packet_size). 8192 is everyone's default and
+   * what the incumbent runs; 65536 shows how much of a body's cost is the
+   * number of packets (one GET_BODY_CHUNK round trip per upload packet).
+   */
+  packetSize: envNumber("BENCH_PACKET_SIZE", 8192, 8192, 65536),
   warmupS: envNumber("BENCH_WARMUP", 2, 0, 600),
   connections: 50,
   streamBytes: envNumber("BENCH_STREAM_BYTES", GIB, 1, 16 * GIB),
@@ -398,7 +405,7 @@ async function main(): Promise<number> {
   const profileDir = path.join(RESULTS_DIR, "profiles");
 
   console.log(
-    `oxedge bench: ${settings.rounds} round(s) of ${settings.durationS} s per measurement (${settings.warmupS} s warm-up before the first), ${settings.connections} keep-alive connections, autocannon`,
+    `oxedge bench: ${settings.rounds} round(s) of ${settings.durationS} s per measurement (${settings.warmupS} s warm-up before the first), ${settings.connections} keep-alive connections, autocannon, AJP packets of ${settings.packetSize} bytes`,
   );
   console.log(`load average at start: ${os.loadavg().map((l) => l.toFixed(2)).join(" ")} on ${os.cpus().length} CPUs${os.loadavg()[0] > 1 ? " (the machine is busy: numbers may be noisy)" : ""}`);
 
@@ -418,11 +425,11 @@ async function main(): Promise<number> {
     if (why) throw new Error(`Apache httpd is needed: ${why}`);
     process.stdout.write("starting two Tomcat 10 nodes … ");
     // A fixed heap: growing it mid-run would show up as noise.
-    nodes = await startTomcatCluster(["OX1", "OX2"], { jvmArgs: ["-Xms512m", "-Xmx512m"] });
+    nodes = await startTomcatCluster(["OX1", "OX2"], { jvmArgs: ["-Xms512m", "-Xmx512m"], packetSize: settings.packetSize });
     cleanups.push(async () => void (await Promise.all(nodes.map((n) => n.stop()))));
     console.log(nodes.map((n) => `${n.route} pid ${n.pid} http ${n.httpPort} ajp ${n.ajpPort}`).join(", "));
   }
-  const members = nodes.map((n) => ({ route: n.route, ajpPort: n.ajpPort, secret: n.secret }));
+  const members = nodes.map((n) => ({ route: n.route, ajpPort: n.ajpPort, secret: n.secret, packetSize: settings.packetSize }));
   const tomcatPids = nodes.map((n) => n.pid);
 
   // ------------------------------------------------------------------ part 1
@@ -441,7 +448,10 @@ async function main(): Promise<number> {
       console.log(`bridge pid ${bridge.pid} on ${bridge.url} (node ${settings.bridgeEntry ?? "bin/oxedge-bridge.js"}${settings.cpuProf ? ", --cpu-prof" : ""})`);
     }
     if (wants("apache")) {
-      httpd = await startHttpd({ members: nodes.map((n) => ({ host: "127.0.0.1", ajpPort: n.ajpPort, route: n.route, secret: n.secret })) });
+      httpd = await startHttpd({
+        members: nodes.map((n) => ({ host: "127.0.0.1", ajpPort: n.ajpPort, route: n.route, secret: n.secret })),
+        iobuffersize: settings.packetSize === 8192 ? undefined : settings.packetSize,
+      });
       const h = httpd;
       cleanups.push(() => h.stop());
       console.log(`Apache httpd pid ${httpd.pid} on http://127.0.0.1:${httpd.port}`);

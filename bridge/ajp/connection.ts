@@ -38,8 +38,15 @@ export type ExchangeOutcome =
       responseStarted: boolean;
     };
 
-/** Size of one socket read (Node's own default). */
-const READ_SIZE = 64 * 1024;
+/**
+ * Size of one socket read: Node's own default (64 KiB), or room for two
+ * packets when packets are larger. A packet that does not fit one read is
+ * copied together (reader.ts); with 64 KiB packets and 64 KiB reads that was
+ * every packet, twice.
+ */
+function readSize(packetSize: number): number {
+  return Math.max(64 * 1024, 2 * packetSize);
+}
 
 /** The read buffer in use and where reads go; set up before the connection object exists. */
 interface ReadSlot {
@@ -103,7 +110,7 @@ export class AjpConnection {
   /** Resolves once connected; rejects with OxError connect-failed. */
   static connect(o: ConnectOptions): Promise<AjpConnection> {
     return new Promise((resolve, reject) => {
-      const reads: ReadSlot = { buffer: Buffer.allocUnsafe(READ_SIZE), deliver: undefined };
+      const reads: ReadSlot = { buffer: Buffer.allocUnsafe(readSize(o.packetSize)), deliver: undefined };
       const socket = netConnect({
         host: o.host,
         port: o.port,
@@ -171,7 +178,7 @@ export class AjpConnection {
       const held = sink !== undefined && sink.holdsWrites?.() !== false;
       this.reader.retain();
       this.reader.release(held);
-      if (held) this.reads.buffer = Buffer.allocUnsafe(READ_SIZE);
+      if (held) this.reads.buffer = Buffer.allocUnsafe(this.reads.buffer.length);
     }
   };
 
