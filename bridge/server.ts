@@ -202,6 +202,11 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
     }
     const https = f.proto === "https";
     const { name, port } = splitHost(f.host, https);
+    const headers = nodeHeaders(req.rawHeaders, f.host, connectionTokens(req.headers.connection));
+    // No Content-Length and no Transfer-Encoding means no body (RFC 9112 §6.3). Without saying so,
+    // Tomcat takes the length as unknown and asks us for body with a GET_BODY_CHUNK round trip as
+    // soon as the application reads its input; "0" lets it see the end at once.
+    if (contentLength === 0 && cl === undefined) headers.push("Content-Length", "0");
     const fr: ForwardRequest = {
       method: req.method ?? "GET",
       protocol: `HTTP/${req.httpVersion}`,
@@ -211,7 +216,7 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
       serverName: name,
       serverPort: port,
       isSsl: https,
-      headers: nodeHeaders(req.rawHeaders, f.host, connectionTokens(req.headers.connection)),
+      headers,
       queryString: query,
       route: member.config.route,
       secret: member.config.secret,

@@ -85,6 +85,15 @@ describe.runIf(prereqs.ok)("bridge ↔ real Tomcat 10", () => {
     expect(e.contentLengthHeader).toBe(String(n));
   });
 
+  it.each(["GET", "DELETE", "OPTIONS"])("a %s without a body reaches the servlet as Content-Length: 0 (no body request when it reads its input)", async (method) => {
+    // Without it Tomcat takes the length as unknown and answers the servlet's first read with a
+    // GET_BODY_CHUNK round trip to the bridge (AjpProcessor.refillReadBuffer); the echo servlet reads.
+    const { e } = await echo({ method, target: "/ajax/echo" });
+    expect(e.method).toBe(method);
+    expect(e.contentLengthHeader).toBe("0");
+    expect(e.bodyLength).toBe(0);
+  });
+
   it("streams a chunked upload (no Content-Length)", async () => {
     const src = new PassThrough();
     const parts = [Buffer.alloc(5000, 7), Buffer.alloc(20000, 8), Buffer.alloc(3, 9)];
