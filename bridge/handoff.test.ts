@@ -39,6 +39,13 @@ describe("hand-off verification (node:crypto) against the worker's WebCrypto sig
     expect(v.check(request(f, await sign("other-secret-0123456789", f)), now)).toMatchObject({ ok: false });
     expect(v.check(request(f, undefined), now)).toMatchObject({ ok: false, reason: "unsigned request" });
     expect(v.check(request(f, "v2=" + "0".repeat(64)), now)).toMatchObject({ ok: false, reason: "unknown signature version" });
+    // The comparison has no early exit, but must still see a difference anywhere: first and last digit.
+    const flip = (c: string) => (c === "0" ? "1" : "0");
+    const mac = sig.slice(sig.indexOf("=") + 1);
+    const prefix = sig.slice(0, sig.indexOf("=") + 1);
+    expect(v.check(request(f, prefix + flip(mac[0]) + mac.slice(1)), now)).toMatchObject({ ok: false, reason: "signature mismatch" });
+    expect(v.check(request(f, prefix + mac.slice(0, -1) + flip(mac[63])), now)).toMatchObject({ ok: false, reason: "signature mismatch" });
+    expect(v.check(request(f, prefix + mac.toUpperCase()), now)).toMatchObject({ ok: false });
     expect(v.check(request(f, sig), now + 31_000)).toMatchObject({ ok: false, reason: "timestamp outside window" });
     expect(v.check(request(f, sig), now).ok).toBe(true);
     expect(v.check(request(f, sig), now + 1000)).toMatchObject({ ok: false, reason: "replayed nonce" });
