@@ -8,6 +8,7 @@ import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
 import { parseStatusString, type MemberSpec } from "./balancer.ts";
 import { MAX_PACKET_SIZE, MIN_PACKET_SIZE } from "./ajp/codes.ts";
+import { OX_PREFIXES } from "../common/prefixes.ts";
 
 /**
  * The bridge's whole configuration, declared once. Names follow Apache's
@@ -76,14 +77,7 @@ const configSchema = z.strictObject({
   admin_token_env: z.optional(envName),
   /** Log one line per request (errors are always logged). */
   access_log: z._default(z.boolean(), false),
-  prefixes: z._default(z.array(pathPrefix).check(z.minLength(1)), [
-    "/ajax",
-    "/servlet",
-    "/infostore",
-    "/publications",
-    "/Microsoft-Server-ActiveSync",
-    "/usm-json",
-  ]),
+  prefixes: z._default(z.array(pathPrefix).check(z.minLength(1)), [...OX_PREFIXES]),
   provisioning: z.prefault(
     z.strictObject({
       path: z._default(pathPrefix, "/servlet/axis2"),

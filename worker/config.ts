@@ -13,6 +13,7 @@ import * as z from "zod/mini";
 import { ipRestriction } from "hono/ip-restriction";
 import { OxError } from "../common/errors.ts";
 import { canonicalPath } from "./canonical.ts";
+import { OX_PREFIXES } from "../common/prefixes.ts";
 
 /** The static-assets binding; structurally a Workers `Fetcher`. */
 export interface AssetsBinding {
@@ -45,7 +46,7 @@ export interface Config {
   staticMaxAge: number;
 }
 
-export const DEFAULT_CLUSTER_PREFIXES = "/ajax,/servlet,/infostore,/publications,/Microsoft-Server-ActiveSync,/usm-json";
+export const DEFAULT_CLUSTER_PREFIXES = OX_PREFIXES.join(",");
 
 export class ConfigError extends OxError {
   readonly field: string;

@@ -31,6 +31,7 @@ import { decodeForwardRequest, type DecodedForwardRequest } from "../../bridge/a
 import { PacketReader } from "../../bridge/ajp/reader.ts";
 import { PATTERN, PATTERN_PERIOD } from "./pattern.ts";
 import { encodeBodyChunk, encodeEndResponse, encodeGetBodyChunk, encodeSendHeaders } from "../../bridge/ajp/response.ts";
+import { OX_PREFIXES } from "../../common/prefixes.ts";
 
 export interface DemoNode {
   route: string;
@@ -54,14 +55,7 @@ export interface DemoNodeOptions {
   log?: (line: string) => void;
 }
 
-export const OX_PREFIXES = [
-  "/ajax",
-  "/servlet",
-  "/infostore",
-  "/publications",
-  "/Microsoft-Server-ActiveSync",
-  "/usm-json",
-] as const;
+export { OX_PREFIXES };
 
 /** Tomcat's allow-list without allowedRequestAttributesPattern, reduced to what httpd and the bridge send. */
 const ALLOWED_REQ_ATTRIBUTES = new Set([REQ_ATTR_REMOTE_PORT, REQ_ATTR_LOCAL_ADDR, REQ_ATTR_SSL_PROTOCOL]);
