@@ -40,10 +40,16 @@ function splitHost(host: string, https: boolean): { name: string; port: number }
   return { name, port };
 }
 
+/** Room to join the body chunks of one AJP read (its size: see ajp/connection.ts). */
+const JOIN_SIZE = 64 * 1024;
+
 /** ServerResponse as an AJP response sink, guarding the node's Content-Length so a short body is an abort, never a clean end. */
 class HttpSink implements ResponseSink {
   declaredLength = -1;
   written = 0;
+  private corked = false;
+  private joined: Buffer | undefined;
+  private joinedLength = 0;
   constructor(
     private readonly res: ServerResponse,
     private readonly route: string,
@@ -75,6 +81,16 @@ class HttpSink implements ResponseSink {
     this.written += chunk.length;
     // Bytes past the promised length are dropped; the response is aborted at the end (see `bad`).
     if (this.declaredLength >= 0 && this.written > this.declaredLength) return true;
+    if (this.corked) {
+      const into = (this.joined ??= Buffer.allocUnsafe(JOIN_SIZE));
+      if (this.joinedLength + chunk.length <= into.length) {
+        chunk.copy(into, this.joinedLength);
+        this.joinedLength += chunk.length;
+        // What was written before tells whether the client keeps up; this chunk goes out at uncork.
+        return !this.res.writableNeedDrain;
+      }
+      this.writeJoined();
+    }
     return this.res.write(chunk);
   }
 
@@ -86,16 +102,35 @@ class HttpSink implements ResponseSink {
     // Node writes through at uncork; nothing else is held back to flush.
   }
 
+  /**
+   * Between cork and uncork (the packets of one AJP read) body chunks are
+   * copied together and written once: one 64 KiB read holds eight 8 KiB
+   * packets, and eight res.write calls cost more than copying their data
+   * (measured on the 1 MiB download).
+   */
   cork(): void {
+    this.corked = true;
     this.res.cork();
   }
 
   uncork(): void {
+    this.writeJoined();
+    this.corked = false;
     this.res.uncork();
   }
 
   holdsWrites(): boolean {
-    return this.res.writableLength > 0;
+    if (this.res.writableLength === 0) return false;
+    // The client has not taken everything: what it holds may be our join buffer.
+    this.joined = undefined;
+    return true;
+  }
+
+  private writeJoined(): void {
+    if (this.joinedLength === 0) return;
+    const n = this.joinedLength;
+    this.joinedLength = 0;
+    this.res.write(this.joined!.subarray(0, n));
   }
 
   /** Why the body does not match the node's Content-Length, if it does not. */

@@ -264,13 +264,15 @@ describe("a client that does not read: the bridge's download backlog stays bound
   });
 
   it("(meter check) sees the backlog grow when the bridge ignores the client's back-pressure", async () => {
-    // res.write always reporting "room left" is exactly a bridge that never waits for 'drain'.
+    // res.write always reporting "room left" (and writableNeedDrain never set) is exactly a
+    // bridge that never waits for 'drain'.
     t.onRequest = (_req, res) => {
       const write = res.write.bind(res) as (...a: unknown[]) => boolean;
       res.write = ((...a: unknown[]) => {
         write(...a);
         return true;
       }) as typeof res.write;
+      Object.defineProperty(res, "writableNeedDrain", { get: () => false });
     };
     t.ajp = undefined;
     const d = await stalledDownload();
