@@ -272,6 +272,8 @@ export class AjpConnection {
     let firstBodyPending = contentLength !== null && contentLength > 0;
     let waitingForClient = 0;
     let pausedForClient = false;
+    /** While the first body packet is queued behind the request (see the end of forward). */
+    let corked = false;
     let finished = false;
 
     let settle!: (o: ExchangeOutcome) => void;
@@ -314,7 +316,7 @@ export class AjpConnection {
         firstBodyPending = false;
         socket.write(packet.subarray(0, writeBodyPacketHeader(packet, got)));
         // Reused for the next packet only if the kernel took it whole just now.
-        if (socket.writableLength > 0) this.bodyPacket = undefined;
+        if (!corked && socket.writableLength > 0) this.bodyPacket = undefined;
         return;
       }
       waitingForClient++;
@@ -377,8 +379,17 @@ export class AjpConnection {
     };
 
     socket.setTimeout(replyTimeoutMs);
-    socket.write(packet);
-    if (firstBodyPending) sendBody(maxChunk);
+    if (!firstBodyPending) socket.write(packet);
+    else {
+      // The request and the first body packet in one write (one syscall per POST, not two).
+      corked = true;
+      socket.cork();
+      socket.write(packet);
+      sendBody(maxChunk);
+      socket.uncork();
+      corked = false;
+      if (socket.writableLength > 0) this.bodyPacket = undefined;
+    }
     return { outcome, abort: (err) => fail(err) };
   }
 }
