@@ -42,14 +42,21 @@ function splitHost(host: string, https: boolean): { name: string; port: number }
 
 /** Room to join the body chunks of one AJP read (its size: see ajp/connection.ts). */
 const JOIN_SIZE = 64 * 1024;
+/**
+ * One join buffer for all responses: chunks are joined and written within
+ * one AJP read, one read at a time, so it is free again afterwards unless a
+ * slow client still holds it (then the next join gets a new one).
+ */
+let joinBuffer: Buffer | undefined;
 
 /** ServerResponse as an AJP response sink, guarding the node's Content-Length so a short body is an abort, never a clean end. */
 class HttpSink implements ResponseSink {
   declaredLength = -1;
   written = 0;
   private corked = false;
-  private joined: Buffer | undefined;
-  private joinedLength = 0;
+  private pending: Buffer[] | undefined;
+  private pendingBytes = 0;
+  private joinedThisRead = false;
   constructor(
     private readonly res: ServerResponse,
     private readonly route: string,
@@ -81,17 +88,13 @@ class HttpSink implements ResponseSink {
     this.written += chunk.length;
     // Bytes past the promised length are dropped; the response is aborted at the end (see `bad`).
     if (this.declaredLength >= 0 && this.written > this.declaredLength) return true;
-    if (this.corked) {
-      const into = (this.joined ??= Buffer.allocUnsafe(JOIN_SIZE));
-      if (this.joinedLength + chunk.length <= into.length) {
-        chunk.copy(into, this.joinedLength);
-        this.joinedLength += chunk.length;
-        // What was written before tells whether the client keeps up; this chunk goes out at uncork.
-        return !this.res.writableNeedDrain;
-      }
-      this.writeJoined();
-    }
-    return this.res.write(chunk);
+    if (!this.corked) return this.res.write(chunk);
+    if (this.pendingBytes + chunk.length > JOIN_SIZE) this.writePending();
+    if (chunk.length >= JOIN_SIZE) return this.res.write(chunk);
+    (this.pending ??= []).push(chunk);
+    this.pendingBytes += chunk.length;
+    // What was written before tells whether the client keeps up; this chunk goes out at uncork.
+    return !this.res.writableNeedDrain;
   }
 
   onDrain(cb: () => void): void {
@@ -104,9 +107,9 @@ class HttpSink implements ResponseSink {
 
   /**
    * Between cork and uncork (the packets of one AJP read) body chunks are
-   * copied together and written once: one 64 KiB read holds eight 8 KiB
-   * packets, and eight res.write calls cost more than copying their data
-   * (measured on the 1 MiB download).
+   * collected and written once, copied together if there are several: one
+   * 64 KiB read holds eight 8 KiB packets, and eight res.write calls cost
+   * more than copying their data (measured on the 1 MiB download).
    */
   cork(): void {
     this.corked = true;
@@ -114,23 +117,32 @@ class HttpSink implements ResponseSink {
   }
 
   uncork(): void {
-    this.writeJoined();
+    this.writePending();
     this.corked = false;
     this.res.uncork();
   }
 
   holdsWrites(): boolean {
-    if (this.res.writableLength === 0) return false;
-    // The client has not taken everything: what it holds may be our join buffer.
-    this.joined = undefined;
-    return true;
+    const holds = this.res.writableLength > 0;
+    // What the client has not taken yet may be the shared join buffer: it is the client's now.
+    if (holds && this.joinedThisRead) joinBuffer = undefined;
+    this.joinedThisRead = false;
+    return holds;
   }
 
-  private writeJoined(): void {
-    if (this.joinedLength === 0) return;
-    const n = this.joinedLength;
-    this.joinedLength = 0;
-    this.res.write(this.joined!.subarray(0, n));
+  private writePending(): void {
+    const chunks = this.pending;
+    if (!chunks || chunks.length === 0) return;
+    if (chunks.length === 1) this.res.write(chunks[0]);
+    else {
+      const into = (joinBuffer ??= Buffer.allocUnsafe(JOIN_SIZE));
+      let at = 0;
+      for (const c of chunks) at += c.copy(into, at);
+      this.res.write(into.subarray(0, at));
+      this.joinedThisRead = true;
+    }
+    chunks.length = 0;
+    this.pendingBytes = 0;
   }
 
   /** Why the body does not match the node's Content-Length, if it does not. */
