@@ -80,7 +80,7 @@ const settings = {
    */
   packetSize: envNumber("BENCH_PACKET_SIZE", 8192, 8192, 65536),
   warmupS: envNumber("BENCH_WARMUP", 2, 0, 600),
-  connections: 50,
+  connections: envNumber("BENCH_CONNECTIONS", 50, 1, 1000),
   streamBytes: envNumber("BENCH_STREAM_BYTES", GIB, 1, 16 * GIB),
   parts: envList("BENCH_PARTS", PARTS),
   scenarios: envList("BENCH_SCENARIOS", SCENARIOS),
