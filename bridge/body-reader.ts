@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import { takeInto } from "./chunk-queue.ts";
 
 /**
  * Pulls a client request body in pieces of at most `n` bytes, the way AJP
@@ -97,16 +98,8 @@ export class BodyReader {
       if (this.failure) throw this.failure;
       return this.ended ? null : undefined;
     }
-    const want = Math.min(n, this.queued, dest.length - offset);
-    let filled = 0;
-    while (filled < want) {
-      const c = this.queue[0];
-      const take = Math.min(c.length, want - filled);
-      c.copy(dest, offset + filled, 0, take);
-      filled += take;
-      if (take === c.length) this.queue.shift();
-      else this.queue[0] = c.subarray(take);
-    }
+    const filled = Math.min(n, this.queued, dest.length - offset);
+    takeInto(this.queue, filled, dest, offset);
     this.queued -= filled;
     this.taken += filled;
     if (this.queued < this.highWater && !this.ended) this.source.resume();

@@ -1,3 +1,4 @@
+import { takeInto } from "../chunk-queue.ts";
 import { HEADER_LEN } from "./codes.ts";
 
 /**
@@ -105,15 +106,7 @@ export class PacketReader {
   /** Make chunks[0] hold exactly the first n bytes (n <= size and n <= a whole packet). */
   private assemble(n: number): void {
     const out = (this.joined ??= Buffer.allocUnsafe(this.maxPayload + HEADER_LEN));
-    let filled = 0;
-    while (filled < n) {
-      const c = this.chunks[0];
-      const take = Math.min(c.length, n - filled);
-      c.copy(out, filled, 0, take);
-      filled += take;
-      if (take === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(take);
-    }
+    takeInto(this.chunks, n, out, 0);
     this.chunks.unshift(out.subarray(0, n));
   }
 
