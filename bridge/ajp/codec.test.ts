@@ -226,6 +226,59 @@ describe("framing", () => {
     }
   });
 
+  it("reads the rest of a large packet into place (fillTarget/filled), with any read sizes, and keeps held packets intact", () => {
+    const MAX = 65532; // payload limit for 64 KiB packets
+    fc.assert(
+      fc.property(
+        // SEND_BODY_CHUNK payload: type, length, data, NUL.
+        fc.array(fc.integer({ min: 0, max: MAX - 4 }), { minLength: 1, maxLength: 12 }),
+        fc.array(fc.integer({ min: 1, max: 140_000 }), { minLength: 1, maxLength: 40 }),
+        fc.array(fc.boolean(), { minLength: 1, maxLength: 40 }),
+        (sizes, readSizes, holds) => {
+          const packets = sizes.map((n, i) => encodeBodyChunk(Buffer.alloc(n, (i * 37 + 11) & 0xff)));
+          const stream = Buffer.concat(packets);
+          const r = new PacketReader(MAGIC_TO_PROXY, MAX);
+          let readBuf = Buffer.alloc(131072);
+          const got: Buffer[] = []; // views, kept as handed out: a held one must never change afterwards
+          let at = 0;
+          let filledReads = 0;
+          for (let step = 0; at < stream.length; step++) {
+            // Tiny reads are covered by the split-at-every-byte tests; here they would only make 65 k steps.
+            const want = Math.max(257, readSizes[step % readSizes.length]);
+            const target = r.fillTarget();
+            if (target) {
+              const n = stream.copy(target, 0, at, at + Math.min(want, target.length));
+              r.filled(n);
+              at += n;
+              filledReads++;
+            } else {
+              const n = stream.copy(readBuf, 0, at, at + Math.min(want, readBuf.length));
+              r.push(readBuf.subarray(0, n));
+              at += n;
+            }
+            const before = got.length;
+            for (let f = r.next(); f.kind === "packet"; f = r.next()) got.push(f.payload);
+            const held = holds[step % holds.length];
+            r.retain();
+            r.release(held);
+            if (held) readBuf = Buffer.alloc(131072);
+            else {
+              // Not held: the caller is done with this step's packets (copy them) and reuses its buffer.
+              for (let i = before; i < got.length; i++) got[i] = Buffer.from(got[i]);
+              readBuf.fill(0xee);
+            }
+          }
+          expect(got.length).toBe(packets.length);
+          got.forEach((p, i) => expect(p.equals(packets[i].subarray(4)), `packet ${i}`).toBe(true));
+          expect(r.buffered).toBe(0);
+          // Large packets split over reads did take the in-place path.
+          if (sizes.some((n) => n > 40_000) && readSizes.every((n) => n < 20_000)) expect(filledReads).toBeGreaterThan(0);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it("returns body data as a view, not a copy, when the packet lies in one read", () => {
     const chunk = encodeBodyChunk(Buffer.from("zero-copy"));
     const r = new PacketReader(MAGIC_TO_PROXY, 8188);

@@ -51,7 +51,11 @@ function readSize(packetSize: number): number {
 /** The read buffer in use and where reads go; set up before the connection object exists. */
 interface ReadSlot {
   buffer: Buffer;
-  deliver: ((chunk: Buffer) => void) | undefined;
+  /** The rest of a large unfinished packet, to be read into place instead (reader.fillTarget). */
+  target: Buffer | undefined;
+  /** Whether the read under way goes into `target`. */
+  intoTarget: boolean;
+  deliver: ((buf: Buffer, n: number) => void) | undefined;
 }
 
 interface Operation {
@@ -110,14 +114,18 @@ export class AjpConnection {
   /** Resolves once connected; rejects with OxError connect-failed. */
   static connect(o: ConnectOptions): Promise<AjpConnection> {
     return new Promise((resolve, reject) => {
-      const reads: ReadSlot = { buffer: Buffer.allocUnsafe(readSize(o.packetSize)), deliver: undefined };
+      const reads: ReadSlot = { buffer: Buffer.allocUnsafe(readSize(o.packetSize)), target: undefined, intoTarget: false, deliver: undefined };
       const socket = netConnect({
         host: o.host,
         port: o.port,
         onread: {
-          buffer: () => reads.buffer,
+          // Asked once before the first read and again after each callback, for the next read.
+          buffer: () => {
+            reads.intoTarget = reads.target !== undefined;
+            return reads.target ?? reads.buffer;
+          },
           callback: (n, buf) => {
-            reads.deliver?.((buf as Buffer).subarray(0, n));
+            reads.deliver?.(buf as Buffer, n);
             return true; // pausing is done explicitly (socket.pause) when the client is slow
           },
         },
@@ -163,10 +171,18 @@ export class AjpConnection {
    * collections. The buffer may be reused only if nothing still points into
    * it afterwards: the reader copies its unfinished packet, and if the client
    * could not take all body bytes at once (the sink still holds some), the
-   * next read gets a new buffer.
+   * next read gets a new buffer. When much of a large packet is still to
+   * come, the next read goes straight into its place in the reader instead
+   * (fillTarget), so a 64 KiB packet is not copied together afterwards.
    */
-  private onRead = (chunk: Buffer): void => {
-    this.reader.push(chunk);
+  private onRead = (buf: Buffer, n: number): void => {
+    try {
+      if (this.reads.intoTarget) this.reader.filled(n);
+      else this.reader.push(buf.subarray(0, n));
+    } catch (e) {
+      // Reads out of step with the reader would be our bug: end this connection, not the process.
+      return this.protocolError(`framing: ${(e as Error).message}`);
+    }
     // One read holds several packets of a download: hand their data to the
     // client as one write (writev), not one syscall per 8 KiB chunk.
     const sink = this.op?.sink;
@@ -179,6 +195,7 @@ export class AjpConnection {
       this.reader.retain();
       this.reader.release(held);
       if (held) this.reads.buffer = Buffer.allocUnsafe(this.reads.buffer.length);
+      this.reads.target = this.reader.fillTarget();
     }
   };
 

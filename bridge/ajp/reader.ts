@@ -11,6 +11,10 @@ import { HEADER_LEN } from "./codes.ts";
  * complete, into a buffer the reader reuses; so is the unfinished packet the
  * caller asks it to keep (retain) before reusing its own read buffer. Steady
  * streaming therefore allocates no memory per read.
+ *
+ * When much of an unfinished packet is still to come (large packets), the
+ * caller can read the rest straight into place (fillTarget / filled) instead
+ * of into its read buffer: the packet is then copied only once, its start.
  */
 export type Frame =
   | { kind: "packet"; payload: Buffer }
@@ -18,6 +22,9 @@ export type Frame =
   | { kind: "error"; reason: string };
 
 const NEED_MORE: Frame = { kind: "need-more" };
+
+/** Missing bytes of an unfinished packet from which reading them into place pays (see fillTarget). */
+const FILL_MIN = 16 * 1024;
 
 export class PacketReader {
   private chunks: Buffer[] = [];
@@ -27,6 +34,8 @@ export class PacketReader {
   private carry: Buffer | undefined;
   /** Holds a packet assembled from pieces; replaced when a consumer may still hold it (see release). */
   private joined: Buffer | undefined;
+  /** The packet in carry being read into place: bytes there so far, and its whole length. */
+  private filling: { have: number; need: number } | undefined;
 
   /**
    * @param magic expected first two bytes (0x4142 from a container, 0x1234 from a proxy)
@@ -39,8 +48,30 @@ export class PacketReader {
 
   push(chunk: Buffer): void {
     if (this.failed || chunk.length === 0) return;
+    if (this.filling) throw new Error("PacketReader: push() while a packet is being read into place (use filled())");
     this.chunks.push(chunk);
     this.size += chunk.length;
+  }
+
+  /**
+   * Where the next read should go when it is worth reading the rest of the
+   * unfinished packet straight into place (set up by retain): a view of
+   * exactly the missing bytes. Undefined otherwise; then read as usual and
+   * push().
+   */
+  fillTarget(): Buffer | undefined {
+    const f = this.filling;
+    return f && this.carry ? this.carry.subarray(f.have, f.need) : undefined;
+  }
+
+  /** n bytes were read into the view fillTarget() gave. */
+  filled(n: number): void {
+    const f = this.filling;
+    if (!f || !this.carry || n < 0 || f.have + n > f.need) throw new Error("PacketReader: filled() without a matching fillTarget()");
+    f.have += n;
+    this.chunks = [this.carry.subarray(0, f.have)];
+    this.size = f.have;
+    if (f.have === f.need) this.filling = undefined;
   }
 
   /** Bytes received but not yet returned as a packet. */
@@ -72,7 +103,7 @@ export class PacketReader {
    * most one unfinished packet is pending.
    */
   retain(): void {
-    if (this.size === 0 || this.failed) return;
+    if (this.size === 0 || this.failed || this.filling) return;
     const room = this.maxPayload + HEADER_LEN;
     if (this.size > room) {
       this.chunks = [Buffer.concat(this.chunks, this.size)];
@@ -84,6 +115,12 @@ export class PacketReader {
     let at = 0;
     for (const c of this.chunks) at += c.copy(carry, at);
     this.chunks = [carry.subarray(0, at)];
+    if (at >= HEADER_LEN) {
+      const need = HEADER_LEN + ((carry[2] << 8) | carry[3]);
+      // Worth a read of its own only when much is missing: small packets keep arriving whole in
+      // ordinary reads, several at a time.
+      if (need - at >= FILL_MIN && need <= room) this.filling = { have: at, need };
+    }
   }
 
   /**
@@ -92,7 +129,10 @@ export class PacketReader {
    * overwritten, so the next one gets a new buffer.
    */
   release(consumerHolds: boolean): void {
-    if (consumerHolds) this.joined = undefined;
+    if (!consumerHolds) return;
+    this.joined = undefined;
+    // A packet read into place was handed out as a view of carry; carry is free once no packet is pending in it.
+    if (!this.filling && this.size === 0) this.carry = undefined;
   }
 
   private byteAt(i: number): number {
@@ -115,6 +155,7 @@ export class PacketReader {
     this.failed = reason;
     this.chunks = [];
     this.size = 0;
+    this.filling = undefined;
     return { kind: "error", reason };
   }
 }
