@@ -9,13 +9,13 @@
  * per header or per packet fails here instead of showing up later as a
  * slower benchmark.
  */
+import http from "node:http";
 import net from "node:net";
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { AjpConnection, type ResponseSink } from "../../bridge/ajp/connection.ts";
 import { encodeEndResponse, encodeGetBodyChunk, encodeSendHeaders } from "../../bridge/ajp/response.ts";
 import { BodyReader } from "../../bridge/body-reader.ts";
-import http from "node:http";
 import { bridgeRequest, startTestBridge } from "../support/bridge.ts";
 import { startDemoNode } from "../support/demo-node.ts";
 import {
