@@ -323,6 +323,78 @@ describe("error state and recovery", () => {
   });
 });
 
+describe("passive outlier detection (fails)", () => {
+  const FAILS = { ...OPTS, fails: 3 };
+
+  it("fails node-side failures in a row put the member in error for retry, like markDown", () => {
+    const b = createBalancer([member("OX1"), member("OX2")], FAILS);
+    expect(b.requestFailed("OX1", 10)).toBe(false);
+    expect(b.requestFailed("OX1", 20)).toBe(false);
+    expect(view(b, "OX1")).toMatchObject({ inError: false, failStreak: 2 });
+    expect(b.requestFailed("OX1", 30)).toBe(true);
+    expect(view(b, "OX1", 30)).toMatchObject({ inError: true, errorSince: 30, retryAt: 30 + 60_000, errors: 1, failStreak: 0 });
+    expect(picks(b, 4, 60_030)).toEqual(["OX2", "OX2", "OX2", "OX2"]);
+    expect(picks(b, 2, 60_031)).toEqual(["OX1", "OX2"]);
+  });
+
+  it("a success in between starts the count over: one slow or failed request never takes a node out", () => {
+    const b = createBalancer([member("OX1"), member("OX2")], FAILS);
+    for (let i = 0; i < 100; i++) {
+      expect(b.requestFailed("OX1", i)).toBe(false);
+      expect(b.requestFailed("OX1", i)).toBe(false);
+      b.requestSucceeded("OX1");
+    }
+    expect(view(b, "OX1")).toMatchObject({ inError: false, errors: 0 });
+  });
+
+  it("is off with fails = 0 (the default) and for ignoreErrors members", () => {
+    const off = createBalancer([member("OX1"), member("OX2")], OPTS);
+    for (let i = 0; i < 50; i++) expect(off.requestFailed("OX1", i)).toBe(false);
+    expect(view(off, "OX1").inError).toBe(false);
+    const ign = createBalancer([member("OX1", 50, { status: { ignoreErrors: true } }), member("OX2")], FAILS);
+    for (let i = 0; i < 50; i++) expect(ign.requestFailed("OX1", i)).toBe(false);
+    expect(view(ign, "OX1").inError).toBe(false);
+  });
+
+  it("rejects a negative or fractional fails", () => {
+    expect(() => createBalancer([member("OX1")], { ...OPTS, fails: -1 })).toThrow(/fails must be an integer/);
+    expect(() => createBalancer([member("OX1")], { ...OPTS, fails: 1.5 })).toThrow(/fails must be an integer/);
+  });
+});
+
+describe("bounded byrequests credit", () => {
+  it("a member that gets no sticky traffic cannot pile up more than ten rounds of credit", () => {
+    // BH's sessions all fail, so every request is sticky to OX2: httpd's score for BH grows by
+    // its lbfactor per request without limit. Here it stops at 10 × (5000 + 5000).
+    const b = createBalancer([member("BH"), member("OX2")], OPTS);
+    for (let i = 0; i < 100_000; i++) b.choose("OX2", 0);
+    expect(lbstatus(b)).toEqual([100_000, -100_000]);
+    // Once BH's sessions do produce traffic, the advantage is gone within rounds, not millions.
+    let bh = 0;
+    for (let i = 0; i < 200; i++) {
+      const c = b.choose("", 0);
+      if (c.ok && c.route === "BH") {
+        bh++;
+        for (let k = 0; k < 3; k++) b.choose("BH", 0);
+      }
+    }
+    expect(bh).toBeLessThan(110);
+    expect(bh).toBeGreaterThan(40);
+  });
+
+  it("a member back from error starts from a neutral score, not the credit it had when it left", () => {
+    const b = createBalancer([member("BH"), member("OX2"), member("OX3")], OPTS);
+    for (let i = 0; i < 1000; i++) b.choose("OX2", 0);
+    expect(view(b, "BH").lbstatus).toBeGreaterThan(0);
+    b.markDown("BH", 0);
+    expect(b.choose("", 60_001)).toMatchObject({ route: "OX3" });
+    expect(view(b, "BH", 60_001)).toMatchObject({ inError: false, retries: 1 });
+    b.markDown("BH", 70_000);
+    b.markUp("BH");
+    expect(view(b, "BH").lbstatus).toBe(0);
+  });
+});
+
 describe("failover", () => {
   it("route's member down → another member, routeChanged", () => {
     const b = createBalancer([member("OX1"), member("OX2"), member("OX3")], OPTS);
@@ -556,6 +628,7 @@ describe("construction", () => {
       elected: 0,
       retries: 0,
       errors: 0,
+      failStreak: 0,
     });
   });
 });

@@ -62,6 +62,12 @@ export interface BalancerOptions {
   forceRecovery: boolean;
   /** Failover attempts after the first try, 0..99. Default members−1, at least 1. */
   maxAttempts?: number;
+  /**
+   * Passive outlier detection: this many node-side request failures in a
+   * row (requestFailed() without a requestSucceeded() between) put the
+   * member in error like markDown(). 0 = off. One failure never does.
+   */
+  fails?: number;
 }
 
 export type Choice =
@@ -95,6 +101,8 @@ export interface MemberView {
   retries: number;
   /** markDown() calls that put or kept the member in error. */
   errors: number;
+  /** Node-side request failures since the last success (see BalancerOptions.fails). */
+  failStreak: number;
 }
 
 export type MemberPatch = Partial<Pick<MemberSpec, "loadfactor" | "lbset" | "redirect">> & {
@@ -107,10 +115,18 @@ export interface Balancer {
    * never chosen again. Mutates lbstatus/elected like httpd.
    */
   choose(requestedRoute: string, now: number, exclude?: ReadonlySet<string>): Choice;
-  /** Node is down (connect refused / CPing failed / reset before first byte): enter error state at `now` unless ignoreErrors. */
+  /** Node is down (connect refused or timed out, CPing unanswered): enter error state at `now` unless ignoreErrors. */
   markDown(route: string, now: number): void;
   /** Health check saw the node answer: leave error state now. */
   markUp(route: string): void;
+  /**
+   * A request on this member failed on the node's side (protocol error,
+   * abort, timeout). True when that made `fails` in a row and put the
+   * member in error (markDown at `now`).
+   */
+  requestFailed(route: string, now: number): boolean;
+  /** A request on this member completed: its failure streak starts over. */
+  requestSucceeded(route: string): void;
   /** Admin changes (balancer-manager parity): flags, loadfactor, lbset, redirect. */
   update(route: string, patch: MemberPatch): void;
   /** Read-only view for the manager page, metrics and tests, in config order. */
@@ -136,7 +152,19 @@ interface Member {
   elected: number;
   retries: number;
   errors: number;
+  failStreak: number;
 }
+
+/**
+ * A member's byrequests score is kept within this many rounds of elections
+ * (× the sum of all lbfactors) either way. httpd's score is unbounded, so a
+ * member that never gets sticky traffic (its sessions all fail, or it was
+ * away) piles up credit and then wins every election for as long as it took
+ * to pile up: one seen at +226 million would have won the next 4 million.
+ * Within the bound every decision is httpd's; beyond it the history is
+ * forgotten.
+ */
+const CREDIT_ROUNDS = 10;
 
 function fail(message: string): never {
   throw new Error(`balancer: ${message}`);
@@ -195,9 +223,20 @@ function retryWorker(m: Member, now: number, retryMs: number): void {
   // httpd: `apr_time_now() > error_time + retry` — strictly after, so a member marked down at t
   // with retry r is still skipped at exactly t + r. Same comparison (in ms) here.
   if (m.status.ignoreErrors || now > m.errorSince + retryMs) {
-    m.inError = false;
+    leaveError(m);
     m.retries++;
   }
+}
+
+/**
+ * Back from error with a neutral score: what it had before it went away
+ * says nothing about now (httpd keeps it, so a member that was piling up
+ * credit while failing would take every new session on its return).
+ */
+function leaveError(m: Member): void {
+  m.inError = false;
+  m.lbstatus = 0;
+  m.failStreak = 0;
 }
 
 const LETTER_TO_FLAG: Record<string, StatusKey> = {
@@ -248,6 +287,8 @@ export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Ba
     }
     maxAttempts = opts.maxAttempts;
   }
+  const fails = opts.fails ?? 0;
+  if (!Number.isInteger(fails) || fails < 0) fail(`fails must be an integer >= 0, got ${String(opts.fails)}`);
   const retryMs = opts.retryMs;
   const nofailover = !!opts.nofailover;
   const forceRecovery = !!opts.forceRecovery;
@@ -274,11 +315,23 @@ export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Ba
       elected: 0,
       retries: 0,
       errors: 0,
+      failStreak: 0,
     };
     list.push(m);
     byRoute.set(route, m);
   }
   for (const m of list) checkRedirect(m.route, m.redirect);
+
+  let creditLimit = 0;
+  const setCreditLimit = (): void => {
+    creditLimit = 0;
+    for (const m of list) creditLimit += CREDIT_ROUNDS * m.lbfactor;
+  };
+  setCreditLimit();
+  function credit(m: Member, delta: number): void {
+    const v = m.lbstatus + delta;
+    m.lbstatus = v > creditLimit ? creditLimit : v < -creditLimit ? -creditLimit : v;
+  }
 
   function checkRedirect(route: string, redirect: unknown): string {
     if (redirect === "") return "";
@@ -308,7 +361,7 @@ export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Ba
     if (!forceRecovery) return;
     for (const m of list) {
       m.retries++;
-      m.inError = false;
+      leaveError(m);
     }
   }
 
@@ -340,7 +393,7 @@ export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Ba
     let best: Member | undefined;
     let total = 0;
     const offer = (m: Member): void => {
-      m.lbstatus += m.lbfactor;
+      credit(m, m.lbfactor);
       total += m.lbfactor;
       if (!best || m.lbstatus > best.lbstatus) best = m;
     };
@@ -379,7 +432,7 @@ export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Ba
       for (let i = 0; i < spares.length && i < unusable; i++) offer(spares[i]!);
       if (!best) for (const m of standbys) offer(m);
     }
-    if (best) best.lbstatus -= total;
+    if (best) credit(best, -total);
     return best;
   }
 
@@ -395,11 +448,11 @@ export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Ba
         let total = 0;
         for (const m of list) {
           if (isUsable(m) && !exclude.has(m.route)) {
-            m.lbstatus += m.lbfactor;
+            credit(m, m.lbfactor);
             total += m.lbfactor;
           }
         }
-        member.lbstatus -= total;
+        credit(member, -total);
         member.elected++;
         // Redirect case: httpd sets BALANCER_ROUTE_CHANGED when the worker's route differs.
         return { ok: true, route: member.route, sticky: true, routeChanged: member.route !== requestedRoute };
@@ -439,7 +492,21 @@ export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Ba
   }
 
   function markUp(route: string): void {
-    get(route).inError = false;
+    const m = get(route);
+    if (m.inError) leaveError(m);
+  }
+
+  function requestFailed(route: string, now: number): boolean {
+    const m = get(route);
+    if (fails === 0 || m.inError || m.status.ignoreErrors) return false;
+    if (++m.failStreak < fails) return false;
+    markDown(route, now);
+    m.failStreak = 0;
+    return true;
+  }
+
+  function requestSucceeded(route: string): void {
+    get(route).failStreak = 0;
   }
 
   /** balancer_process_balancer_worker() for one member. Validates everything before changing anything. */
@@ -461,6 +528,7 @@ export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Ba
       } else {
         for (const x of list) x.lbstatus = x.lbfactor;
       }
+      setCreditLimit();
     }
     if (redirect !== undefined) m.redirect = redirect;
     m.status = status;
@@ -489,9 +557,10 @@ export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Ba
         elected: m.elected,
         retries: m.retries,
         errors: m.errors,
+        failStreak: m.failStreak,
       };
     });
   }
 
-  return { choose, markDown, markUp, update, snapshot, maxAttempts };
+  return { choose, markDown, markUp, requestFailed, requestSucceeded, update, snapshot, maxAttempts };
 }
