@@ -1,28 +1,32 @@
-import { OxError } from "../common/errors.ts";
-import { AjpConnection } from "./ajp/connection.ts";
-import { NodePool } from "./ajp/pool.ts";
+import { OxError, type ErrorKind } from "../common/errors.ts";
+import { AjpTransport } from "./ajp/transport.ts";
 import { createBalancer, type Balancer, type MemberView } from "./balancer.ts";
 import type { BridgeConfig, MemberConfig } from "./config.ts";
+import type { ExchangeControl, ExchangeOutcome, ProxyRequest, ResponseSink, Transport, TransportStats } from "./exchange.ts";
 import type { Logger } from "./log.ts";
 
 export interface Member {
   config: MemberConfig;
-  pool: NodePool;
+  transport: Transport;
 }
 
-export interface Lease {
-  member: Member;
-  conn: AjpConnection;
+export type ExchangeResult = ExchangeOutcome & {
+  /** The member that ran (or last tried) the exchange; "" if none could be chosen. */
+  route: string;
   /** The route the client asked for was not the one that serves it (session moved or new). */
   routeChanged: boolean;
-}
+};
+
+/** Failures that say something about the node, counted towards `fails`. */
+const NODE_SIDE: ReadonlySet<ErrorKind> = new Set(["backend-protocol", "backend-aborted", "backend-timeout"]);
 
 /**
- * The members, their pools and the balancer, with the one rule that joins
- * them: a node counts as down only when it cannot take a request at all
- * (connect refused or timed out, CPing unanswered). That is also the only
- * case where the request moves to another node, because nothing of it was
- * sent. A slow or failed request does not take a node out.
+ * The members, their transports and the balancer, with the rules that join
+ * them: a node counts as down when it cannot take a request at all (connect
+ * refused or timed out, CPing unanswered), or when its requests fail on its
+ * side `fails` times in a row. Only the first case moves a request to
+ * another node, because only then was nothing of it sent. One slow or
+ * failed request does not take a node out.
  */
 export class Cluster {
   readonly members = new Map<string, Member>();
@@ -35,21 +39,22 @@ export class Cluster {
     private readonly now: () => number = Date.now,
   ) {
     for (const m of config.members) {
-      this.members.set(m.route, {
-        config: m,
-        pool: new NodePool({
-          host: m.host,
-          port: m.port,
-          packetSize: m.packetSize,
-          max: m.max,
-          smax: m.smax,
-          ttlMs: m.ttlMs,
-          connectTimeoutMs: m.connectTimeoutMs,
-          pingMs: m.pingMs,
-          acquireMs: m.acquireMs,
-          queue: m.queue,
-        }),
+      const transport = new AjpTransport({
+        route: m.route,
+        secret: m.secret,
+        timeoutMs: m.timeoutMs,
+        host: m.host,
+        port: m.port,
+        packetSize: m.packetSize,
+        max: m.max,
+        smax: m.smax,
+        ttlMs: m.ttlMs,
+        connectTimeoutMs: m.connectTimeoutMs,
+        pingMs: m.pingMs,
+        acquireMs: m.acquireMs,
+        queue: m.queue,
       });
+      this.members.set(m.route, { config: m, transport });
     }
     this.balancer = createBalancer(
       config.members.map((m) => m.spec),
@@ -58,6 +63,7 @@ export class Cluster {
         nofailover: config.balancer.nofailover,
         forceRecovery: config.balancer.forceRecovery,
         maxAttempts: config.balancer.maxAttempts,
+        fails: config.balancer.fails,
       },
     );
     if (config.balancer.healthcheckMs > 0) {
@@ -67,74 +73,90 @@ export class Cluster {
   }
 
   /**
-   * A connection to the member for this route (or the balancer's choice),
-   * failing over while nodes turn out to be down. Rejects with no-member,
-   * connect-failed or pool-exhausted.
+   * Run one request on the member for this route (or the balancer's
+   * choice), failing over while nodes turn out to be down before anything
+   * was sent, and tell the balancer how it went. Never rejects.
    */
-  async lease(route: string): Promise<Lease> {
+  async exchange(route: string, req: ProxyRequest, sink: ResponseSink, control: ExchangeControl): Promise<ExchangeResult> {
     const tried = new Set<string>();
-    let last: OxError | undefined;
-    for (let attempt = 0; attempt <= this.balancer.maxAttempts; attempt++) {
-      const choice = this.balancer.choose(route, this.now(), tried);
-      if (!choice.ok) throw last ?? new OxError("no-member", choice.reason, { retryAfter: 5 });
-      const member = this.members.get(choice.route)!;
-      try {
-        const conn = await member.pool.acquire();
-        return { member, conn, routeChanged: choice.routeChanged };
-      } catch (e) {
-        if (!(e instanceof OxError) || e.kind !== "connect-failed") throw e;
-        this.markDown(member, e.message);
-        tried.add(choice.route);
-        last = e;
+    let last: ExchangeResult | undefined;
+    let why = "no member could take the request";
+    const deadline = req.deadlineMs > 0 ? setTimeout(() => control.abort(new OxError("backend-timeout", `exchange not complete within ${req.deadlineMs} ms`)), req.deadlineMs) : undefined;
+    try {
+      for (let attempt = 0; attempt <= this.balancer.maxAttempts; attempt++) {
+        const choice = this.balancer.choose(route, this.now(), tried);
+        if (!choice.ok) {
+          why = choice.reason;
+          break;
+        }
+        const member = this.members.get(choice.route)!;
+        control.route = choice.route;
+        const o = await member.transport.exchange(req, sink, control);
+        const result = { ...o, route: choice.route, routeChanged: choice.routeChanged };
+        if (o.ok) {
+          this.balancer.requestSucceeded(choice.route);
+          return result;
+        }
+        if (o.error.kind === "connect-failed" && !o.requestSent) {
+          this.markDown(member, o.error.message);
+          tried.add(choice.route);
+          last = result;
+          if (control.aborted) break;
+          continue;
+        }
+        if (NODE_SIDE.has(o.error.kind) && this.balancer.requestFailed(choice.route, this.now())) {
+          this.log("warn", "member down", { route: choice.route, address: this.address(member), why: `${this.config.balancer.fails} requests in a row failed, the last with ${o.error.kind}: ${o.error.message}`, retry_s: this.config.balancer.retryMs / 1000 });
+        }
+        return result;
       }
+    } finally {
+      if (deadline) clearTimeout(deadline);
     }
-    throw last ?? new OxError("no-member", "no member could take the request");
+    if (last) return last;
+    const error = control.aborted ?? new OxError("no-member", why, { retryAfter: 5 });
+    return { ok: false, error, requestSent: false, responseStarted: false, route: "", routeChanged: true };
   }
 
-  markDown(member: Member, why: string): void {
+  private address(m: Member): string {
+    return `${m.config.host}:${m.config.port}`;
+  }
+
+  private markDown(member: Member, why: string): void {
     this.balancer.markDown(member.config.route, this.now());
-    this.log("warn", "member down", { route: member.config.route, address: `${member.config.host}:${member.config.port}`, why, retry_s: this.config.balancer.retryMs / 1000 });
+    this.log("warn", "member down", { route: member.config.route, address: this.address(member), why, retry_s: this.config.balancer.retryMs / 1000 });
   }
 
   /**
-   * Members in error are probed with CPing so that a node that is still down
-   * stays out (its retry window restarts) instead of a user request being the
-   * probe; healthy members are probed too, which catches a hung node that
-   * still accepts TCP.
+   * Every member not stopped or disabled is probed: a node still down stays
+   * out (its retry window restarts) instead of a user request being the
+   * probe, and a hung node that still accepts TCP is found.
    */
   async healthCheck(): Promise<void> {
     const timeout = Math.min(2000, this.config.balancer.healthcheckMs);
     const views = this.balancer.snapshot(this.now());
     await Promise.all(
       views.map(async (view) => {
-        const m = this.members.get(view.route)!;
         if (view.status.stopped || view.status.disabled) return;
-        let ok = false;
-        try {
-          const c = await AjpConnection.connect({ host: m.config.host, port: m.config.port, connectTimeoutMs: timeout, packetSize: m.config.packetSize });
-          ok = await c.cping(timeout);
-          c.destroy();
-        } catch {
-          ok = false;
-        }
-        if (!ok && !view.status.ignoreErrors) this.markDown(m, "health check: no CPong");
+        const m = this.members.get(view.route)!;
+        const why = await m.transport.probe(timeout);
+        if (why !== undefined && !view.status.ignoreErrors) this.markDown(m, `health check: ${why}`);
       }),
     );
   }
 
   /** For the status page and tests. */
-  status(): { members: (MemberView & { address: string; pool: ReturnType<NodePool["stats"]> })[] } {
+  status(): { members: (MemberView & { address: string; pool: TransportStats })[] } {
     const views = this.balancer.snapshot(this.now());
     return {
       members: views.map((v) => {
         const m = this.members.get(v.route)!;
-        return { ...v, address: `${m.config.host}:${m.config.port}`, pool: m.pool.stats() };
+        return { ...v, address: this.address(m), pool: m.transport.stats() };
       }),
     };
   }
 
   close(): void {
     if (this.healthTimer) clearInterval(this.healthTimer);
-    for (const m of this.members.values()) m.pool.close();
+    for (const m of this.members.values()) m.transport.close();
   }
 }

@@ -24,9 +24,21 @@ describe("bridge config", () => {
     expect(c.listenPort).toBe(8009);
     expect(c.prefixes).toContain("/Microsoft-Server-ActiveSync");
     expect(c.provisioning).toEqual({ path: "/servlet/axis2", allow: [] });
-    expect(c.timeouts).toEqual([{ prefix: "/Microsoft-Server-ActiveSync", timeoutMs: 900_000 }]);
-    expect(c.balancer).toMatchObject({ retryMs: 60_000, nofailover: false, forceRecovery: true });
+    expect(c.timeouts).toEqual([{ prefix: "/Microsoft-Server-ActiveSync", timeoutMs: 900_000, deadlineMs: 0 }]);
+    expect(c.balancer).toMatchObject({ retryMs: 60_000, nofailover: false, forceRecovery: true, fails: 5 });
+    expect(c.limits).toEqual({ headerTimeoutMs: 20_000, keepAliveTimeoutMs: 65_000, bodyTimeoutMs: 20_000, bodyMinRate: 500, maxConnections: 4096 });
     expect(c.members[0]).toMatchObject({ route: "OX1", host: "10.20.30.213", port: 8009, secret: "s1", timeoutMs: 100_000, ttlMs: 60_000, smax: 0, packetSize: 8192 });
+  });
+
+  it("per-prefix timeouts: the longest prefix first, a deadline alone keeps the member's reply timeout", () => {
+    const c = buildConfig({ members: [member], timeouts: [{ prefix: "/ajax", deadline: 30 }, { prefix: "/ajax/long", timeout: 300, deadline: 600 }] }, env);
+    expect(c.timeouts).toEqual([
+      { prefix: "/ajax/long", timeoutMs: 300_000, deadlineMs: 600_000 },
+      { prefix: "/ajax", timeoutMs: undefined, deadlineMs: 30_000 },
+    ]);
+    expect(errorOf({ members: [member], limits: { header_timeout: 0 } })).toContain("limits.header_timeout = 0");
+    expect(errorOf({ members: [member], limits: { max_connections: 0 } })).toContain("limits.max_connections = 0");
+    expect(errorOf({ members: [member], balancer: { fails: -1 } })).toContain("balancer.fails = -1");
   });
 
   it("names the field, the value and the rule", () => {

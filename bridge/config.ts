@@ -85,18 +85,45 @@ const configSchema = z.strictObject({
     }),
     {},
   ),
-  /** Per-prefix reply timeouts overriding the member timeout, e.g. ActiveSync long polls. */
-  timeouts: z._default(z.array(z.strictObject({ prefix: pathPrefix, timeout: seconds(86_400) })), [
-    { prefix: "/Microsoft-Server-ActiveSync", timeout: 900 },
-  ]),
+  /**
+   * Per-prefix overrides: `timeout` replaces the member's reply timeout (e.g.
+   * ActiveSync long polls); `deadline` bounds the whole exchange (a node that
+   * drips its answer within `timeout` forever); 0 = no deadline.
+   */
+  timeouts: z._default(
+    z.array(z.strictObject({ prefix: pathPrefix, timeout: z.optional(seconds(86_400)), deadline: z._default(seconds(86_400), 0) })),
+    [{ prefix: "/Microsoft-Server-ActiveSync", timeout: 900, deadline: 0 }],
+  ),
+  /**
+   * What one client connection may hold (mod_reqtimeout's and Apache's
+   * defaults where they have one): the edge is trusted to sign, not to be
+   * quick, and a signature says nothing about how slowly a body arrives.
+   */
+  limits: z.prefault(
+    z.strictObject({
+      /** From connect (or the end of the previous request) to the end of the request headers. */
+      header_timeout: z._default(z.number().check(z.gt(0), z.lte(600)), 20),
+      /** An idle keep-alive connection is closed after this long. */
+      keepalive_timeout: z._default(z.number().check(z.gt(0), z.lte(3600)), 65),
+      /** A request body may pause this long; and it must arrive by this long plus 1 s per body_min_rate bytes. */
+      body_timeout: z._default(z.number().check(z.gt(0), z.lte(3600)), 20),
+      /** Bytes per second a request body must average (0 = only body_timeout between bytes). */
+      body_min_rate: z._default(intIn(0, 1_000_000_000), 500),
+      /** Client connections at once; beyond it a new connection gets 503 and is closed. */
+      max_connections: z._default(intIn(1, 1_000_000), 4096),
+    }),
+    {},
+  ),
   balancer: z.prefault(
     z.strictObject({
       retry: z._default(seconds(86_400), 60),
       nofailover: z._default(z.boolean(), false),
       forcerecovery: z._default(z.boolean(), true),
       maxattempts: z.optional(intIn(0, 99)),
-      /** Seconds between CPing health checks of members in error; 0 = off (a request is the probe, as in Apache). */
+      /** Seconds between CPing health checks of every member; 0 = off (a request is the probe, as in Apache). */
       healthcheck: z._default(seconds(3600), 5),
+      /** Node-side request failures in a row (protocol error, abort, timeout) that put a member in error for `retry`; 0 = off. */
+      fails: z._default(intIn(0, 1000), 5),
     }),
     {},
   ),
@@ -135,8 +162,10 @@ export interface BridgeConfig {
   accessLog: boolean;
   prefixes: string[];
   provisioning: { path: string; allow: string[] };
-  timeouts: { prefix: string; timeoutMs: number }[];
-  balancer: { retryMs: number; nofailover: boolean; forceRecovery: boolean; maxAttempts?: number; healthcheckMs: number };
+  /** Longest prefix first. timeoutMs undefined = the member's. */
+  timeouts: { prefix: string; timeoutMs: number | undefined; deadlineMs: number }[];
+  limits: { headerTimeoutMs: number; keepAliveTimeoutMs: number; bodyTimeoutMs: number; bodyMinRate: number; maxConnections: number };
+  balancer: { retryMs: number; nofailover: boolean; forceRecovery: boolean; maxAttempts?: number; healthcheckMs: number; fails: number };
   members: MemberConfig[];
 }
 
@@ -246,13 +275,23 @@ function resolve(c: Parsed, env: NodeJS.ProcessEnv): BridgeConfig {
     accessLog: c.access_log,
     prefixes: c.prefixes,
     provisioning: c.provisioning,
-    timeouts: c.timeouts.map((t) => ({ prefix: t.prefix, timeoutMs: t.timeout * 1000 })),
+    timeouts: c.timeouts
+      .map((t) => ({ prefix: t.prefix, timeoutMs: t.timeout === undefined ? undefined : t.timeout * 1000, deadlineMs: t.deadline * 1000 }))
+      .sort((a, b) => b.prefix.length - a.prefix.length),
+    limits: {
+      headerTimeoutMs: c.limits.header_timeout * 1000,
+      keepAliveTimeoutMs: c.limits.keepalive_timeout * 1000,
+      bodyTimeoutMs: c.limits.body_timeout * 1000,
+      bodyMinRate: c.limits.body_min_rate,
+      maxConnections: c.limits.max_connections,
+    },
     balancer: {
       retryMs: c.balancer.retry * 1000,
       nofailover: c.balancer.nofailover,
       forceRecovery: c.balancer.forcerecovery,
       maxAttempts: c.balancer.maxattempts,
       healthcheckMs: c.balancer.healthcheck * 1000,
+      fails: c.balancer.fails,
     },
     members,
   };

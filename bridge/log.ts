@@ -21,3 +21,23 @@ export function createLogger(write: (line: string) => void = (l) => process.stde
     write(line);
   };
 }
+
+/**
+ * A logger for events that can come by the thousand (a flood of half-open
+ * connections): the first is logged at once, later ones at most once per
+ * interval with the count of those not logged since.
+ */
+export function burstLogger(log: Logger, level: "info" | "warn" | "error", msg: string, intervalMs: number, now: () => number = Date.now): (fields?: LogFields) => void {
+  let last = -Infinity;
+  let suppressed = 0;
+  return (fields = {}) => {
+    const t = now();
+    if (t - last < intervalMs) {
+      suppressed++;
+      return;
+    }
+    last = t;
+    log(level, msg, { ...fields, suppressed: suppressed || undefined });
+    suppressed = 0;
+  };
+}

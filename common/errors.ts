@@ -18,6 +18,8 @@ export const ERROR_STATUS = {
   "backend-aborted": 502,
   "bridge-unavailable": 502,
   "no-member": 503,
+  /** max_connections reached: the connection is answered and closed before it is read. */
+  "over-capacity": 503,
   "connect-failed": 503,
   "pool-exhausted": 503,
   "backend-timeout": 504,

@@ -326,7 +326,8 @@ export class AjpConnection {
         // A request for 0 bytes gets 1: an empty packet would tell the node the body ended.
         got = body.copyInto(packet, BODY_PACKET_OVERHEAD, Math.max(1, Math.min(n, maxChunk)));
       } catch (e) {
-        return fail(new OxError("client-aborted", (e as Error).message));
+        // The body reader's own verdict (a client too slow) keeps its kind; anything else is the client leaving.
+        return fail(e instanceof OxError ? e : new OxError("client-aborted", (e as Error).message));
       }
       if (got === null) return sendEnd();
       if (got !== undefined) {
@@ -349,6 +350,9 @@ export class AjpConnection {
         switch (m.type) {
           case "headers":
             if (responseStarted) return this.protocolError("node sent headers twice");
+            // AJP carries no interim responses and no protocol switch: a 1xx here would reach
+            // the client as a final answer (or, for 101, as a connection it cannot use).
+            if (m.status < 200) return this.protocolError(`node answered with interim status ${m.status}`);
             responseStarted = true;
             status = m.status;
             sink.head(m.status, m.headers);

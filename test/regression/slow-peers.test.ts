@@ -26,6 +26,7 @@ import { MAGIC_TO_CONTAINER, ProxyMsg } from "../../bridge/ajp/codes.ts";
 import { decodeForwardRequest } from "../../bridge/ajp/forward-request.ts";
 import { PacketReader } from "../../bridge/ajp/reader.ts";
 import { encodeBodyChunk, encodeEndResponse, encodeGetBodyChunk, encodeSendHeaders } from "../../bridge/ajp/response.ts";
+import type { AjpTransport } from "../../bridge/ajp/transport.ts";
 import { handoffHeaders, startTestBridge, type TestBridge } from "../support/bridge.ts";
 import { patternSha256, startDemoNode, type DemoNode } from "../support/demo-node.ts";
 import { PATTERN } from "../support/pattern.ts";
@@ -173,13 +174,14 @@ function tap(bridge: TestBridge): Tap {
     t.res = res;
     t.onRequest?.(req, res);
   });
-  const lease = bridge.cluster.lease.bind(bridge.cluster);
-  bridge.cluster.lease = async (route: string) => {
-    const l = await lease(route);
-    t.ajpReadAtLease = l.conn.socket.bytesRead;
-    t.ajpAcceptedAtLease = kernelAccepted(l.conn.socket);
-    t.ajp = l.conn.socket;
-    return l;
+  const pool = (bridge.cluster.members.get("OX1")!.transport as AjpTransport).pool;
+  const acquire = pool.acquire.bind(pool);
+  pool.acquire = async () => {
+    const conn = await acquire();
+    t.ajpReadAtLease = conn.socket.bytesRead;
+    t.ajpAcceptedAtLease = kernelAccepted(conn.socket);
+    t.ajp = conn.socket;
+    return conn;
   };
   return t;
 }
