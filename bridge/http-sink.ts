@@ -53,6 +53,10 @@ export class HttpSink implements ResponseSink {
     // A node that sends more than it promised is out of step (or endless): stop it now, do not
     // read on to find out how much more. The connection turns this into backend-protocol.
     if (this.declaredLength >= 0 && this.written > this.declaredLength) {
+      // The client gets the head and a cut body (an abort it can see), never the promised
+      // length made whole from bytes of a node that is out of step.
+      this.writePending();
+      this.res.flushHeaders();
       throw new Error(`node sent more body than its Content-Length of ${this.declaredLength}`);
     }
     if (!this.corked) return this.res.write(chunk);

@@ -40,6 +40,8 @@ export interface DemoNode {
   close(): Promise<void>;
   openConnections(): number;
   requestsSeen(): number;
+  /** CPing packets answered (health checks and pings before reuse). */
+  cpingsSeen(): number;
 }
 
 export interface DemoNodeOptions {
@@ -371,6 +373,7 @@ export async function startDemoNode(opts: DemoNodeOptions): Promise<DemoNode> {
   const sessions = new SessionStore(route);
   const sockets = new Set<net.Socket>();
   let requests = 0;
+  let cpings = 0;
   let connSeq = 0;
 
   async function send(ch: AjpChannel, reply: Reply, headOnly: boolean): Promise<void> {
@@ -547,6 +550,7 @@ export async function startDemoNode(opts: DemoNodeOptions): Promise<DemoNode> {
         const p = await ch.next(0);
         if (!p) return;
         if (p[0] === ProxyMsg.CPing && p.length === 1) {
+          cpings++;
           await ch.write(CPONG_PACKET);
           continue;
         }
@@ -594,6 +598,7 @@ export async function startDemoNode(opts: DemoNodeOptions): Promise<DemoNode> {
     secret: opts.secret,
     openConnections: () => sockets.size,
     requestsSeen: () => requests,
+    cpingsSeen: () => cpings,
     close() {
       closing ??= new Promise<void>((resolve) => {
         server.close(() => resolve());
