@@ -105,7 +105,9 @@ export async function bridgeRequest(
   bridgeUrl: string,
   o: HandoffOptions & { keepBody?: boolean; agent?: http.Agent | false; signal?: AbortSignal; onResponse?: (res: http.IncomingMessage, req: http.ClientRequest) => void },
 ): Promise<BridgeResponse> {
-  const url = new URL(o.target, bridgeUrl);
+  // Host and port from the bridge URL alone: resolving the target against it would read a
+  // target like `//servlet/x` as a URL with host "servlet".
+  const url = new URL(bridgeUrl);
   const headers: Record<string, string | string[]> = { ...(o.headers ?? {}), ...(await handoffHeaders(o)) };
   if (Buffer.isBuffer(o.body) && !Object.keys(headers).some((k) => k.toLowerCase() === "content-length")) headers["content-length"] = String(o.body.length);
   return new Promise((resolve, reject) => {

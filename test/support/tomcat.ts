@@ -66,6 +66,10 @@ export interface TomcatEcho {
   requestURI: string;
   servletPath: string;
   pathInfo: string | null;
+  /** Which servlet Tomcat's mapper chose: "axis2" for `/servlet/axis2/*`, "ox" for the other prefixes. */
+  servletName: string;
+  /** The url-pattern that matched, e.g. "/servlet/axis2/*". */
+  mappingPattern: string;
   queryString: string | null;
   /** Every header value separately: grouped by name (servlet API order), values in arrival order. */
   headers: [string, string][];

@@ -16,8 +16,9 @@ import java.util.Collections;
 import java.util.HexFormat;
 
 /**
- * The stand-in for an OX node in interop tests. One servlet serves every endpoint and the
- * last path segment picks the endpoint, so /ajax/echo, /servlet/x/echo and
+ * The stand-in for an OX node in interop tests. One servlet class serves every endpoint (web.xml
+ * maps it twice, so the provisioning API is a servlet of its own) and the last path segment picks
+ * the endpoint, so /ajax/echo, /servlet/x/echo and
  * /Microsoft-Server-ActiveSync/echo behave the same: tests can exercise the bridge's
  * per-prefix policies without a matching app per prefix.
  */
@@ -69,7 +70,9 @@ public class OxTestServlet extends HttpServlet {
             case "cookies" -> cookies(req, resp);
             default -> {
                 resp.setStatus(404);
-                json(resp, new Json().str("node", NODE).str("error", "unknown endpoint").str("path", path));
+                // Says where Tomcat mapped the request, so a path that does not end in a known
+                // endpoint (`/echo.`, `/echo%00`) still shows which servlet it reached.
+                json(resp, mapping(req, new Json().str("node", NODE).str("error", "unknown endpoint").str("path", path)));
             }
         }
     }
@@ -89,6 +92,8 @@ public class OxTestServlet extends HttpServlet {
                 .str("requestURI", req.getRequestURI())
                 .str("servletPath", req.getServletPath())
                 .str("pathInfo", req.getPathInfo())
+                .str("servletName", getServletName())
+                .str("mappingPattern", req.getHttpServletMapping().getPattern())
                 .str("queryString", req.getQueryString())
                 .raw("headers", headers.toString())
                 .str("remoteAddr", req.getRemoteAddr())
@@ -109,6 +114,15 @@ public class OxTestServlet extends HttpServlet {
                 .str("bodySha256", body.sha256)
                 .str("contentLengthHeader", req.getHeader("Content-Length"));
         json(resp, out);
+    }
+
+    private Json mapping(HttpServletRequest req, Json out) {
+        return out
+                .str("requestURI", req.getRequestURI())
+                .str("servletPath", req.getServletPath())
+                .str("pathInfo", req.getPathInfo())
+                .str("servletName", getServletName())
+                .str("mappingPattern", req.getHttpServletMapping().getPattern());
     }
 
     private void uploadDigest(HttpServletRequest req, HttpServletResponse resp) throws IOException {
