@@ -4,7 +4,9 @@
  *
  * Header hygiene: hop-by-hop headers belong to the client's connection, not
  * ours; client-supplied x-oxedge-* would impersonate the edge; Forwarded and
- * X-Forwarded-* are trusted by OX, so only values the edge knows are sent.
+ * X-Forwarded-* are trusted by OX, so only values the edge knows are sent;
+ * Expect is answered at the edge, and only a final answer from the bridge is
+ * passed on (an interim 1xx is a 502 backend-protocol).
  *
  * Bridge choice: BRIDGE_URLS in order. A bridge that could not be reached is
  * skipped for BRIDGE_RETRY_SKIP_SECONDS (in this isolate's memory only; each
@@ -27,10 +29,14 @@ const HOP_BY_HOP = new Set(["connection", "keep-alive", "te", "trailer", "transf
 /**
  * Headers the edge answers itself: address claims a client could forge (OX or
  * other software behind the bridge may read them; the edge's answer is
- * X-Forwarded-For) and Host (fetch sets it from the bridge URL; the client's
- * host travels signed in x-oxedge-host and in X-Forwarded-Host).
+ * X-Forwarded-For), Host (fetch sets it from the bridge URL; the client's
+ * host travels signed in x-oxedge-host and in X-Forwarded-Host) and Expect:
+ * the client's `100-continue` is a question to its own hop, and fetch streams
+ * the body without waiting for permission. Forwarded, it makes the bridge's
+ * HTTP server answer `100 Continue`, and workerd's fetch resolves with that
+ * interim response instead of the final one.
  */
-const EDGE_OWNED = new Set(["forwarded", "x-real-ip", "true-client-ip", "client-ip", "x-client-ip", "host"]);
+const EDGE_OWNED = new Set(["forwarded", "x-real-ip", "true-client-ip", "client-ip", "x-client-ip", "host", "expect"]);
 
 /**
  * Status codes with which Cloudflare itself answers a subrequest when the
@@ -38,6 +44,17 @@ const EDGE_OWNED = new Set(["forwarded", "x-real-ip", "true-client-ip", "client-
  * throwing, but nothing reached the bridge. The bridge never sends these.
  */
 export const EDGE_UNREACHABLE_STATUSES = new Set([521, 522, 523, 525, 526, 530]);
+
+/**
+ * Whether `res` can be passed on as the answer. workerd's fetch resolves with
+ * any status line the bridge sends first, interim ones (1xx) included, and
+ * with numbers up to 999; the Response constructor refuses all of those
+ * except 101 carrying a WebSocket, which is how workerd hands over an upgrade.
+ */
+export function isFinalResponse(res: Response): boolean {
+  if (res.status >= 200 && res.status <= 599) return true;
+  return res.status === 101 && (res as { webSocket?: unknown }).webSocket != null;
+}
 
 export function forwardHeaders(incoming: Headers): Headers {
   const named = new Set<string>();
@@ -158,7 +175,15 @@ export async function handoff(c: Context<AppEnv>): Promise<Response> {
       if (hasBody) break;
       continue;
     }
+    // The bridge answered, so it was reached, whatever the answer is worth.
     skipUntil.delete(bridge);
+    if (!isFinalResponse(res)) {
+      // Not a reachability problem: trying the next bridge could run the
+      // request twice, and marking this one would move traffic off a bridge
+      // that is up. The final answer, if any followed, is lost to fetch.
+      await res.body?.cancel().catch(() => undefined);
+      throw new OxError("backend-protocol", `${bridge}: answered with status ${res.status}, not a final response the edge can pass on`);
+    }
     return stripInternalHeaders(res, cfg.debugHeaders);
   }
   throw new OxError("bridge-unavailable", `no bridge reachable (${lastProblem})`);

@@ -5,6 +5,8 @@
  * dispatchFetch keeps the URL's scheme and host, so redirects are testable.
  */
 import { build } from "esbuild";
+import { createHash } from "node:crypto";
+import http from "node:http";
 import { Miniflare } from "miniflare";
 import { unstable_getMiniflareWorkerOptions } from "wrangler";
 import path from "node:path";
@@ -35,6 +37,8 @@ export function bundleWorker(): Promise<string> {
 
 export interface WorkerHandle {
   mf: Miniflare;
+  /** Where workerd listens (plain http on loopback), for clients other than dispatchFetch. */
+  url: URL;
   /** Log lines the worker wrote (console.* from workerd's stdout/stderr). */
   logs: string[];
   fetch(url: string, init?: RequestInit & { cf?: unknown }): Promise<Response>;
@@ -59,11 +63,73 @@ export async function startWorker(bindings: Record<string, string>): Promise<Wor
       collect(stderr);
     },
   } as ConstructorParameters<typeof Miniflare>[0]);
-  await mf.ready;
+  const url = await mf.ready;
   return {
     mf,
+    url,
     logs,
     fetch: (url, init) => mf.dispatchFetch(url, { redirect: "manual", ...(init as object) }) as unknown as Promise<Response>,
     dispose: () => mf.dispose(),
   };
+}
+
+export interface ExpectOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body: Buffer;
+  /** How long to wait for `100 Continue` before sending the body anyway (curl waits 1 s). */
+  continueWaitMs?: number;
+  timeoutMs?: number;
+}
+
+export interface ExpectResult {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: Buffer;
+  sha256: string;
+}
+
+/**
+ * A request with `Expect: 100-continue`, sent the way curl sends it: headers,
+ * then the body once `100 Continue` arrived or the wait is over. It goes over
+ * node:http straight to workerd because dispatchFetch drops Expect (undici
+ * refuses to send it); MF-Original-URL is how Miniflare's entry tells the
+ * worker which URL it was asked for, as dispatchFetch does.
+ */
+export function expectContinueRequest(w: WorkerHandle, url: string, o: ExpectOptions): Promise<ExpectResult> {
+  const waitMs = o.continueWaitMs ?? 1000;
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      host: w.url.hostname,
+      port: w.url.port,
+      method: o.method ?? "POST",
+      path: new URL(url).pathname + new URL(url).search,
+      agent: false,
+      timeout: o.timeoutMs ?? 20_000,
+      headers: { ...o.headers, expect: "100-continue", "content-length": String(o.body.length), "mf-original-url": url },
+    });
+    const wait = setTimeout(() => req.end(o.body), waitMs);
+    req.on("continue", () => {
+      if (req.writableEnded) return;
+      clearTimeout(wait);
+      req.end(o.body);
+    });
+    req.on("timeout", () => req.destroy(new Error(`no answer within ${o.timeoutMs ?? 20_000} ms`)));
+    req.on("error", (e) => {
+      clearTimeout(wait);
+      reject(e);
+    });
+    req.on("response", (res) => {
+      clearTimeout(wait);
+      // An answer before the body was sent (a refusal) still needs the request finished.
+      if (!req.writableEnded) req.end(o.body);
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("error", reject);
+      res.on("end", () => {
+        const body = Buffer.concat(chunks);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, sha256: createHash("sha256").update(body).digest("hex") });
+      });
+    });
+  });
 }

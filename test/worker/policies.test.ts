@@ -77,7 +77,7 @@ describe("provisioning restriction", () => {
 });
 
 describe("forwardHeaders", () => {
-  it("drops hop-by-hop, Connection-named, proxy-*, x-oxedge-*, forwarding and Host headers", () => {
+  it("drops hop-by-hop, Connection-named, proxy-*, x-oxedge-*, forwarding, Host and Expect headers", () => {
     const h = new Headers({
       connection: "keep-alive, X-Hop",
       "keep-alive": "timeout=5",
@@ -95,6 +95,7 @@ describe("forwardHeaders", () => {
       "x-real-ip": "6.6.6.6",
       "true-client-ip": "6.6.6.6",
       host: "evil.example",
+      expect: "100-continue",
       cookie: "JSESSIONID=a.OX1",
       "content-type": "application/json",
       "x-custom": "kept",
