@@ -106,6 +106,9 @@ export class HttpSink implements ResponseSink {
     if (!chunks || chunks.length === 0) return;
     if (chunks.length === 1) this.res.write(chunks[0]);
     else {
+      // A second join within one read: the first is still queued behind the cork, so it must
+      // not be overwritten.
+      if (this.joinedThisRead) joinBuffer = undefined;
       const into = (joinBuffer ??= Buffer.allocUnsafe(JOIN_SIZE));
       let at = 0;
       for (const c of chunks) at += c.copy(into, at);

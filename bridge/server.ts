@@ -18,7 +18,8 @@ export function nodeHeaders(raw: readonly string[], host: string, connection: Se
   const out: string[] = ["Host", host];
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const lower = raw[i].toLowerCase();
-    if (lower === "host" || HOP_BY_HOP.has(lower) || lower.startsWith("x-oxedge-") || connection?.has(lower)) continue;
+    // Expect was answered here (Node sends the 100): passed on, the node would answer it again.
+    if (lower === "host" || lower === "expect" || HOP_BY_HOP.has(lower) || lower.startsWith("x-oxedge-") || connection?.has(lower)) continue;
     out.push(raw[i], raw[i + 1]);
   }
   return out;

@@ -98,6 +98,15 @@ describe.runIf(prereqs.ok)("Expect: 100-continue → real Tomcat 10", () => {
     expect(r.json<UploadDigest>()).toEqual({ node: "OX1", bodyLength: body.length, bodySha256: sha256(body) });
   });
 
+  it("straight at the bridge: the bridge answers the Expect itself, Tomcat does not see it", async () => {
+    const body = randomBytes(1000);
+    const r = await bridgeRequest(bridge.url, { method: "POST", target: "/ajax/echo", headers: { expect: "100-continue" }, body, secret: TEST_SECRET });
+    expect(r.status).toBe(200);
+    const e = r.json<TomcatEcho>();
+    expect(e.headers.filter(([k]) => k.toLowerCase() === "expect")).toEqual([]);
+    expect(e.bodySha256).toBe(sha256(body));
+  });
+
   it("straight at the bridge, body sent after 100 Continue: 200 and the right digest", async () => {
     const body = randomBytes(384 * 1024 + 3);
     const r = await bridgeUploadAfterContinue(bridge.url, "/ajax/upload-digest", body);

@@ -1,6 +1,6 @@
 /**
  * Regression guard for the bridge's shared join buffer (HttpSink in
- * bridge/server.ts): the body chunks of one AJP read are copied into one
+ * bridge/http-sink.ts): the body chunks of one AJP read are copied into one
  * buffer shared by all responses and written as one piece. When a client is
  * slow, the bridge's response still holds that piece after the read, and the
  * next join, for any response, must then take a new buffer; reusing it would
@@ -12,11 +12,13 @@
  * through the server's 'request' event), so a machine whose socket buffers
  * absorb everything cannot make it pass without testing anything.
  */
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bridgeRequest, handoffHeaders, startTestBridge, type TestBridge } from "../support/bridge.ts";
 import { patternSha256, startDemoNode, type DemoNode } from "../support/demo-node.ts";
+import { encodeBodyChunk, encodeEndResponse, encodeSendHeaders } from "../../bridge/ajp/response.ts";
+import { startScriptedNode } from "../support/scripted-node.ts";
 
 const MIB = 1024 * 1024;
 const PARALLEL = 50;
@@ -137,5 +139,39 @@ describe("shared join buffer under concurrency", () => {
     const held = [...heldReads.values()];
     expect(Math.min(...held), `held reads per slow download: ${held.join(" ")}`).toBeGreaterThan(0);
     if (process.env.OXEDGE_TEST_LOG) console.error(`join-buffer: ${Date.now() - started} ms, held reads per slow download: ${held.join(" ")}`);
+  });
+});
+
+describe("two joins within one AJP read", () => {
+  it("do not share the buffer: a read that yields more than 64 KiB of body arrives intact", async () => {
+    // One full 8184-byte chunk, then twenty of 1000 bytes, over and over, sent in one write: where
+    // a 64 KiB read ends inside a full chunk, the next read finishes it and holds ~60 small ones,
+    // more than one join's worth. The first join is only queued (the response is corked) when the
+    // second one is made.
+    const pieces: Buffer[] = [];
+    for (let total = 0; total < 4 * MIB; ) {
+      for (const n of [8184, ...Array<number>(20).fill(1000)]) {
+        pieces.push(randomBytes(n));
+        total += n;
+      }
+    }
+    const body = Buffer.concat(pieces);
+    const wire = Buffer.concat([
+      encodeSendHeaders(200, "200", ["Content-Length", String(body.length)])!,
+      ...pieces.map((p) => encodeBodyChunk(p)),
+      encodeEndResponse(true),
+    ]);
+    const node = await startScriptedNode((r) => void r.sock.write(wire));
+    const bridge = await startTestBridge([{ route: "OX1", port: node.port }], { balancer: { healthcheck: 0 } });
+    try {
+      const expected = createHash("sha256").update(body).digest("hex");
+      for (let i = 0; i < 5; i++) {
+        const r = await bridgeRequest(bridge.url, { target: "/ajax/download", keepBody: false });
+        expect({ status: r.status, length: r.length, aborted: r.aborted, intact: r.sha256 === expected }).toEqual({ status: 200, length: body.length, aborted: false, intact: true });
+      }
+    } finally {
+      await bridge.close();
+      await node.close();
+    }
   });
 });
