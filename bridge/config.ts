@@ -103,8 +103,11 @@ const configSchema = z.strictObject({
     z.strictObject({
       /** From connect (or the end of the previous request) to the end of the request headers. */
       header_timeout: z._default(z.number().check(z.gt(0), z.lte(600)), 20),
-      /** An idle keep-alive connection is closed after this long. */
-      keepalive_timeout: z._default(z.number().check(z.gt(0), z.lte(3600)), 65),
+      /**
+       * An idle keep-alive connection is closed after this long. Whole seconds at least: clients
+       * are told `Keep-Alive: timeout=<s>` rounded down, and timeout=0 makes them not reuse it.
+       */
+      keepalive_timeout: z._default(z.number().check(z.gte(1), z.lte(3600)), 65),
       /** A request body may pause this long; and it must arrive by this long plus 1 s per body_min_rate bytes. */
       body_timeout: z._default(z.number().check(z.gt(0), z.lte(3600)), 20),
       /** Bytes per second a request body must average (0 = only body_timeout between bytes). */
