@@ -5,6 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDemoNode, type DemoNode } from "../support/demo-node.ts";
 import { bridgeRequest, startTestBridge, type TestBridge } from "../support/bridge.ts";
+import { accountingAfterEach } from "../support/accounting.ts";
+
+accountingAfterEach();
 
 const TOKEN = "admin-token-0123456789";
 let ox1: DemoNode, ox2: DemoNode, bridge: TestBridge;
@@ -14,8 +17,8 @@ beforeAll(async () => {
   [ox1, ox2] = await Promise.all([startDemoNode({ route: "OX1" }), startDemoNode({ route: "OX2" })]);
   bridge = await startTestBridge(
     [
-      { route: "OX1", port: ox1.port, loadfactor: 50 },
-      { route: "OX2", port: ox2.port, loadfactor: 50 },
+      { route: "OX1", port: ox1.port, node: ox1, loadfactor: 50 },
+      { route: "OX2", port: ox2.port, node: ox2, loadfactor: 50 },
     ],
     { balancer: { healthcheck: 0 }, admin_listen: "127.0.0.1:0", admin_token_env: "OXEDGE_TEST_ADMIN_TOKEN" },
   );
@@ -68,7 +71,7 @@ describe("admin listener", () => {
 
 describe("admin listener without a token", () => {
   it("is read-only", async () => {
-    const b = await startTestBridge([{ route: "OX1", port: ox1.port }], { balancer: { healthcheck: 0 }, admin_listen: "127.0.0.1:0" });
+    const b = await startTestBridge([{ route: "OX1", port: ox1.port, node: ox1 }], { balancer: { healthcheck: 0 }, admin_listen: "127.0.0.1:0" });
     try {
       expect((await fetch(b.adminUrl + "/status")).status).toBe(200);
       const r = await fetch(b.adminUrl + "/members/OX1", { method: "POST", body: JSON.stringify({ status: "+D" }) });

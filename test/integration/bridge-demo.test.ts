@@ -8,6 +8,9 @@ import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDemoNode, type DemoNode, patternSha256 } from "../support/demo-node.ts";
 import { bridgeRequest, sessionCookie, sha256, startTestBridge, type TestBridge } from "../support/bridge.ts";
+import { accountingAfterEach } from "../support/accounting.ts";
+
+accountingAfterEach();
 
 let ox1: DemoNode, ox2: DemoNode, bridge: TestBridge;
 
@@ -15,8 +18,8 @@ beforeAll(async () => {
   [ox1, ox2] = await Promise.all([startDemoNode({ route: "OX1", secret: "s1" }), startDemoNode({ route: "OX2", secret: "s2" })]);
   bridge = await startTestBridge(
     [
-      { route: "OX1", port: ox1.port, secret: "s1", loadfactor: 50 },
-      { route: "OX2", port: ox2.port, secret: "s2", loadfactor: 50 },
+      { route: "OX1", port: ox1.port, node: ox1, secret: "s1", loadfactor: 50 },
+      { route: "OX2", port: ox2.port, node: ox2, secret: "s2", loadfactor: 50 },
     ],
     { provisioning: { allow: ["198.51.100.0/24", "2001:db8::1"] }, balancer: { healthcheck: 0 } },
   );

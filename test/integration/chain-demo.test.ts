@@ -7,6 +7,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDemoNode, type DemoNode } from "../support/demo-node.ts";
 import { bridgeRequest, startTestBridge, type TestBridge } from "../support/bridge.ts";
 import { startWorker, TEST_SECRET, type WorkerHandle } from "../support/miniflare.ts";
+import { accountingAfterEach } from "../support/accounting.ts";
+
+accountingAfterEach();
 
 const HOST = "https://ox.example.com";
 const OUTSIDER = "203.0.113.9";
@@ -19,8 +22,8 @@ beforeAll(async () => {
   [ox1, ox2] = await Promise.all([startDemoNode({ route: "OX1", secret: "a1" }), startDemoNode({ route: "OX2", secret: "a2" })]);
   bridge = await startTestBridge(
     [
-      { route: "OX1", port: ox1.port, secret: "a1", loadfactor: 70 },
-      { route: "OX2", port: ox2.port, secret: "a2", loadfactor: 30 },
+      { route: "OX1", port: ox1.port, node: ox1, secret: "a1", loadfactor: 70 },
+      { route: "OX2", port: ox2.port, node: ox2, secret: "a2", loadfactor: 30 },
     ],
     { balancer: { healthcheck: 0 }, provisioning: { allow: [ADMIN] } },
     TEST_SECRET,

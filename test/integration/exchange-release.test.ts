@@ -12,7 +12,7 @@ import { PassThrough } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { encodeBodyChunk } from "../../bridge/ajp/response.ts";
 import type { BridgeConfigInput } from "../../bridge/config.ts";
-import { accountingAfterEach, settled, watch } from "../support/accounting.ts";
+import { accountingAfterEach, settled } from "../support/accounting.ts";
 import { bridgeRequest, handoffHeaders, startTestBridge, type BridgeResponse, type TestBridge } from "../support/bridge.ts";
 import { startScriptedNode, type NodeReply, type ScriptedNode } from "../support/scripted-node.ts";
 
@@ -84,8 +84,7 @@ afterEach(async () => {
 });
 
 async function bridgeWith(member: Record<string, unknown> = {}, extra: Partial<BridgeConfigInput> = {}): Promise<TestBridge> {
-  const b = await startTestBridge([{ route: "OX1", port: node.port, timeout: 1, ...member }], { balancer: { healthcheck: 0, fails: 0 }, ...extra });
-  watch(b, { OX1: () => node.connections() });
+  const b = await startTestBridge([{ route: "OX1", port: node.port, node, timeout: 1, ...member }], { balancer: { healthcheck: 0, fails: 0 }, ...extra });
   bridges.push(b);
   return b;
 }
@@ -274,9 +273,8 @@ describe("a Content-Length overrun stops the node at once", () => {
       pump();
     });
     try {
-      const b = await startTestBridge([{ route: "OX1", port: endless.port }], { balancer: { healthcheck: 0 } });
+      const b = await startTestBridge([{ route: "OX1", port: endless.port, node: endless }], { balancer: { healthcheck: 0 } });
       bridges.push(b);
-      watch(b, { OX1: () => endless.connections() });
       const t0 = Date.now();
       const r = await bridgeRequest(b.url, { target: "/ajax/endless" });
       expect(r.aborted).toBe(true);
@@ -297,7 +295,6 @@ describe("no leak when the node never accepts", () => {
     await new Promise<void>((r) => s.close(() => r()));
     const b = await startTestBridge([{ route: "OX1", port }], { balancer: { healthcheck: 0 } });
     bridges.push(b);
-    watch(b);
     for (let i = 0; i < 3; i++) expect((await bridgeRequest(b.url, { target: "/ajax/ok" })).status).toBe(503);
     expect(b.cluster.status().members[0].pool).toMatchObject({ open: 0, busy: 0, waiting: 0 });
   });

@@ -8,7 +8,7 @@
 import http from "node:http";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { accountingAfterEach, settled, watch } from "../support/accounting.ts";
+import { accountingAfterEach, settled } from "../support/accounting.ts";
 import { bridgeRequest, handoffHeaders, startTestBridge, type TestBridge } from "../support/bridge.ts";
 import { startDemoNode, type DemoNode } from "../support/demo-node.ts";
 
@@ -55,8 +55,7 @@ describe("half-open connections and the connection cap", () => {
 
   beforeAll(async () => {
     node = await startDemoNode({ route: "OX1" });
-    b = await startTestBridge([{ route: "OX1", port: node.port }], { limits: { header_timeout: HEADER_TIMEOUT_S, max_connections: CAP }, balancer: { healthcheck: 0.2 } });
-    watch(b, { OX1: () => node.openConnections() });
+    b = await startTestBridge([{ route: "OX1", port: node.port, node }], { limits: { header_timeout: HEADER_TIMEOUT_S, max_connections: CAP }, balancer: { healthcheck: 0.2 } });
   });
   afterAll(async () => {
     for (const c of conns) c.sock.destroy();
@@ -109,8 +108,7 @@ describe("request bodies and keep-alive", () => {
   let b: TestBridge;
   beforeAll(async () => {
     node = await startDemoNode({ route: "OX1" });
-    b = await startTestBridge([{ route: "OX1", port: node.port }], { limits: { body_timeout: 0.5, body_min_rate: 1000, keepalive_timeout: 1 }, balancer: { healthcheck: 0 } });
-    watch(b, { OX1: () => node.openConnections() });
+    b = await startTestBridge([{ route: "OX1", port: node.port, node }], { limits: { body_timeout: 0.5, body_min_rate: 1000, keepalive_timeout: 1 }, balancer: { healthcheck: 0 } });
   });
   afterAll(async () => {
     await b?.close();

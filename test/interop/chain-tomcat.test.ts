@@ -7,6 +7,9 @@ import { checkInteropPrereqs } from "../support/prereqs.ts";
 import { startTomcatCluster, type TomcatNode } from "../support/tomcat.ts";
 import { startTestBridge, type TestBridge } from "../support/bridge.ts";
 import { startWorker, TEST_SECRET, type WorkerHandle } from "../support/miniflare.ts";
+import { accountingAfterEach } from "../support/accounting.ts";
+
+accountingAfterEach();
 
 const prereqs = checkInteropPrereqs();
 const HOST = "https://ox.example.com";
@@ -19,7 +22,7 @@ describe.runIf(prereqs.ok)("worker → bridge → real Tomcat 10", () => {
   beforeAll(async () => {
     nodes = await startTomcatCluster(["OX1", "OX2"]);
     bridge = await startTestBridge(
-      nodes.map((n) => ({ route: n.route, port: n.ajpPort, secret: n.secret, loadfactor: 50, connectiontimeout: 1 })),
+      nodes.map((n) => ({ route: n.route, port: n.ajpPort, node: n, secret: n.secret, loadfactor: 50, connectiontimeout: 1 })),
       { balancer: { healthcheck: 0, retry: 60 } },
       TEST_SECRET,
     );

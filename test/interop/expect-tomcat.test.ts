@@ -10,6 +10,9 @@ import { checkInteropPrereqs } from "../support/prereqs.ts";
 import { startTomcatCluster, type TomcatEcho, type TomcatNode } from "../support/tomcat.ts";
 import { bridgeRequest, handoffHeaders, sha256, startTestBridge, type TestBridge } from "../support/bridge.ts";
 import { expectContinueRequest, startWorker, TEST_SECRET, type WorkerHandle } from "../support/miniflare.ts";
+import { accountingAfterEach } from "../support/accounting.ts";
+
+accountingAfterEach();
 
 const prereqs = checkInteropPrereqs();
 const HOST = "https://ox.example.com";
@@ -57,7 +60,7 @@ describe.runIf(prereqs.ok)("Expect: 100-continue → real Tomcat 10", () => {
   beforeAll(async () => {
     nodes = await startTomcatCluster(["OX1"]);
     bridge = await startTestBridge(
-      nodes.map((n) => ({ route: n.route, port: n.ajpPort, secret: n.secret })),
+      nodes.map((n) => ({ route: n.route, port: n.ajpPort, node: n, secret: n.secret })),
       { balancer: { healthcheck: 0 } },
       TEST_SECRET,
     );

@@ -6,6 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkInteropPrereqs } from "../support/prereqs.ts";
 import { startTomcatCluster, type TomcatNode } from "../support/tomcat.ts";
 import { bridgeRequest, sessionCookie, startTestBridge, type TestBridge } from "../support/bridge.ts";
+import { accountingAfterEach } from "../support/accounting.ts";
+
+accountingAfterEach();
 
 const prereqs = checkInteropPrereqs();
 
@@ -17,7 +20,7 @@ describe.runIf(prereqs.ok)("failover with real Tomcat 10", () => {
   beforeAll(async () => {
     [ox1, ox2] = await startTomcatCluster(["OX1", "OX2"]);
     bridge = await startTestBridge(
-      [ox1, ox2].map((n) => ({ route: n.route, port: n.ajpPort, secret: n.secret, loadfactor: 50, connectiontimeout: 1, timeout: 10 })),
+      [ox1, ox2].map((n) => ({ route: n.route, port: n.ajpPort, node: n, secret: n.secret, loadfactor: 50, connectiontimeout: 1, timeout: 10 })),
       { balancer: { retry: RETRY_S, healthcheck: 0.5 } },
     );
   });

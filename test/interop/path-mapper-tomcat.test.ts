@@ -29,6 +29,9 @@ import { bridgeRequest, startTestBridge, type TestBridge } from "../support/brid
 import { TEST_SECRET } from "../support/miniflare.ts";
 import { checkInteropPrereqs } from "../support/prereqs.ts";
 import { startTomcat, type TomcatNode } from "../support/tomcat.ts";
+import { accountingAfterEach } from "../support/accounting.ts";
+
+accountingAfterEach();
 
 const prereqs = checkInteropPrereqs();
 
@@ -339,7 +342,7 @@ describe.runIf(prereqs.ok)("path spellings: worker verdict vs real Tomcat 10's m
     vi.spyOn(console, "error").mockImplementation(() => undefined);
     node = await startTomcat({ route: "OX1", secret: "oxedge-test-path-mapper" });
     bridge = await startTestBridge(
-      [{ route: node.route, port: node.ajpPort, secret: node.secret }],
+      [{ route: node.route, port: node.ajpPort, node, secret: node.secret }],
       { balancer: { healthcheck: 0 }, provisioning: { path: PROVISIONING, allow: [ALLOWED] } },
       TEST_SECRET,
     );

@@ -24,6 +24,9 @@ import {
   ForwardRequestEncoder,
   type ForwardRequest,
 } from "../../bridge/ajp/forward-request.ts";
+import { accountingAfterEach } from "../support/accounting.ts";
+
+accountingAfterEach();
 
 type Fn = (...args: unknown[]) => unknown;
 
@@ -224,7 +227,7 @@ describe("request body: no allocation per packet", () => {
 describe("small requests: no Buffer per request", () => {
   it("200 GETs through the bridge to a node allocate a handful of Buffers in bridge code, not one per request", async () => {
     const node = await startDemoNode({ route: "OX1" });
-    const bridge = await startTestBridge([{ route: "OX1", port: node.port }], { balancer: { healthcheck: 0 } });
+    const bridge = await startTestBridge([{ route: "OX1", port: node.port, node }], { balancer: { healthcheck: 0 } });
     const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
     try {
       const get = () => bridgeRequest(bridge.url, { target: "/ajax/echo", agent });

@@ -19,6 +19,9 @@ import { bridgeRequest, handoffHeaders, startTestBridge, type TestBridge } from 
 import { patternSha256, startDemoNode, type DemoNode } from "../support/demo-node.ts";
 import { encodeBodyChunk, encodeEndResponse, encodeSendHeaders } from "../../bridge/ajp/response.ts";
 import { startScriptedNode } from "../support/scripted-node.ts";
+import { accountingAfterEach } from "../support/accounting.ts";
+
+accountingAfterEach();
 
 const MIB = 1024 * 1024;
 const PARALLEL = 50;
@@ -99,7 +102,7 @@ describe("shared join buffer under concurrency", () => {
 
   beforeAll(async () => {
     nodes = await Promise.all(["OX1", "OX2"].map((route) => startDemoNode({ route })));
-    bridge = await startTestBridge(nodes.map((n) => ({ route: n.route, port: n.port })), { balancer: { healthcheck: 0 } });
+    bridge = await startTestBridge(nodes.map((n) => ({ route: n.route, port: n.port, node: n })), { balancer: { healthcheck: 0 } });
     // Runs after the bridge's own handler has started, before any body is written: every AJP
     // read ends in uncork(), and what is still queued right after it is what the sink holds.
     bridge.server.on("request", (req: IncomingMessage, res: ServerResponse) => {
@@ -162,7 +165,7 @@ describe("two joins within one AJP read", () => {
       encodeEndResponse(true),
     ]);
     const node = await startScriptedNode((r) => void r.sock.write(wire));
-    const bridge = await startTestBridge([{ route: "OX1", port: node.port }], { balancer: { healthcheck: 0 } });
+    const bridge = await startTestBridge([{ route: "OX1", port: node.port, node }], { balancer: { healthcheck: 0 } });
     try {
       const expected = createHash("sha256").update(body).digest("hex");
       for (let i = 0; i < 5; i++) {

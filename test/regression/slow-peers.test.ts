@@ -30,6 +30,9 @@ import type { AjpTransport } from "../../bridge/ajp/transport.ts";
 import { handoffHeaders, startTestBridge, type TestBridge } from "../support/bridge.ts";
 import { patternSha256, startDemoNode, type DemoNode } from "../support/demo-node.ts";
 import { PATTERN } from "../support/pattern.ts";
+import { accountingAfterEach } from "../support/accounting.ts";
+
+accountingAfterEach();
 
 const MIB = 1024 * 1024;
 const BODY = 64 * MIB;
@@ -212,7 +215,7 @@ describe("a client that does not read: the bridge's download backlog stays bound
 
   beforeAll(async () => {
     node = await startDemoNode({ route: "OX1", secret: "s1" });
-    bridge = await startTestBridge([{ route: "OX1", port: node.port, secret: "s1" }], { balancer: { healthcheck: 0 } });
+    bridge = await startTestBridge([{ route: "OX1", port: node.port, node, secret: "s1" }], { balancer: { healthcheck: 0 } });
     t = tap(bridge);
   });
   afterAll(async () => {

@@ -6,42 +6,48 @@
  * (a pool counting sockets that are gone).
  *
  * A status code says what the client saw; only this says what was left
- * behind. Test files call `accountingAfterEach()` once and `watch()` for
- * each bridge they start.
+ * behind. Test files call `accountingAfterEach()` once; a bridge is
+ * watched when its members name their `node` (startTestBridge) or by `watch()`.
  */
 import { afterEach, expect } from "vitest";
 import type { Bridge } from "../../bridge/server.ts";
 
-/** How many AJP connections a node has open right now, counted on the node's side. */
-export type OpenCount = () => number | Promise<number>;
+/** A node that counts, on its side, the AJP connections it has open: demo, scripted or real Tomcat. */
+export type CountedNode = { openConnections(): number } | { connections(): number } | { ajpConnectionCount(): Promise<number> };
+
+function openOn(node: CountedNode): number | Promise<number> {
+  if ("openConnections" in node) return node.openConnections();
+  if ("connections" in node) return node.connections();
+  return node.ajpConnectionCount();
+}
 
 interface Watched {
   bridge: Bridge;
-  /** route → the node's counter; one counter may be shared by several bridges' members. */
-  nodes: Map<string, OpenCount>;
+  /** route → its node; one node may serve members of several bridges. */
+  nodes: Map<string, CountedNode>;
 }
 
 const watched = new Set<Watched>();
 
-/** Check this bridge after each test while it listens. `nodes` maps a member's route to its node's counter. */
-export function watch(bridge: Bridge, nodes: Record<string, OpenCount> = {}): void {
+/** Check this bridge after each test while it listens. `nodes` maps a member's route to its node. */
+export function watch(bridge: Bridge, nodes: Record<string, CountedNode> = {}): void {
   watched.add({ bridge, nodes: new Map(Object.entries(nodes)) });
 }
 
 /** What is out of balance right now, or undefined when everything is given back. */
 async function imbalance(): Promise<string | undefined> {
   const live = [...watched].filter((w) => w.bridge.server.listening);
-  const idleFor = new Map<OpenCount, number>();
+  const idleFor = new Map<CountedNode, number>();
   for (const w of live) {
     for (const m of w.bridge.cluster.status().members) {
       const p = m.pool;
       if (p.busy !== 0 || p.waiting !== 0) return `${m.route}: ${p.busy} busy, ${p.waiting} waiting`;
-      const counter = w.nodes.get(m.route);
-      if (counter) idleFor.set(counter, (idleFor.get(counter) ?? 0) + p.idle);
+      const node = w.nodes.get(m.route);
+      if (node) idleFor.set(node, (idleFor.get(node) ?? 0) + p.idle);
     }
   }
-  for (const [counter, idle] of idleFor) {
-    const open = await counter();
+  for (const [node, idle] of idleFor) {
+    const open = await openOn(node);
     if (open !== idle) return `a node holds ${open} connections, its pools keep ${idle} idle`;
   }
   return undefined;

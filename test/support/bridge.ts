@@ -9,6 +9,7 @@ import type { Readable } from "node:stream";
 import { fieldsToHeaders, HANDOFF_HEADERS, newNonce, sign, type HandoffFields } from "../../common/signing.ts";
 import { buildConfig, type BridgeConfigInput } from "../../bridge/config.ts";
 import { startBridge, type Bridge } from "../../bridge/server.ts";
+import { watch, type CountedNode } from "./accounting.ts";
 
 export const BRIDGE_SECRET = "test-bridge-secret-0123456789abcdef";
 
@@ -17,6 +18,8 @@ export interface TestMember {
   port: number;
   secret?: string;
   host?: string;
+  /** The node behind it: its connection count is checked after each test (test/support/accounting.ts). */
+  node?: CountedNode;
   [key: string]: unknown;
 }
 
@@ -32,7 +35,7 @@ export async function startTestBridge(members: TestMember[], extra: Partial<Brid
   const input = {
     listen: "127.0.0.1:0",
     ...extra,
-    members: members.map(({ route, port, secret, host, ...rest }) => {
+    members: members.map(({ route, port, secret, host, node: _node, ...rest }) => {
       if (secret) env[`SECRET_${route}`] = secret;
       return { route, address: `${host ?? "127.0.0.1"}:${port}`, ...(secret ? { secret_env: `SECRET_${route}` } : {}), ...rest };
     }),
@@ -44,6 +47,9 @@ export async function startTestBridge(members: TestMember[], extra: Partial<Brid
     logs.push(line);
     if (process.env.OXEDGE_TEST_LOG) console.error(line);
   });
+  const nodes: Record<string, CountedNode> = {};
+  for (const m of members) if (m.node) nodes[m.route] = m.node;
+  watch(bridge, nodes);
   return Object.assign(bridge, { logs, logged: (needle: string) => logs.filter((l) => l.includes(needle)) });
 }
 
