@@ -21,10 +21,22 @@ export function isCanonicalPath(path: string): string | undefined {
   if (/\/\.\.?(?:\/|;|$)/.test(path)) return "dot segment";
   if (NON_CANONICAL_ESCAPE.test(path)) return "escaped character that must not be escaped";
   if (/%(?![0-9a-f]{2})/i.test(path)) return "bad percent escape";
+  // Escapes that are not UTF-8 (overlong forms like %c0%ae for ".") are read as dot segments or
+  // slashes by lenient decoders; no canonical path has them.
+  if (path.includes("%") && !decodesAsUtf8(path)) return "percent escapes that are not UTF-8";
   // The only path parameter the edge keeps is the session id on the last segment.
   const semi = path.indexOf(";");
   if (semi >= 0 && !/^;jsessionid=[^;/]*$/.test(path.slice(semi))) return "path parameter";
   return undefined;
+}
+
+function decodesAsUtf8(path: string): boolean {
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function underPrefix(path: string, prefix: string): boolean {
