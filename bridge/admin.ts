@@ -3,9 +3,9 @@ import { timingSafeEqual, createHash } from "node:crypto";
 // zod/mini, like bridge/config.ts: keeps full zod out of the bridge's bundle and memory.
 import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
-import { parseStatusString } from "./balancer.ts";
 import type { Cluster } from "./cluster.ts";
 import type { Logger } from "./log.ts";
+import { lbsetSchema, loadfactorSchema, routeProblem, statusSchema } from "./member-rules.ts";
 
 /**
  * The balancer-manager of oxedge, on its own listener (loopback by default,
@@ -20,10 +20,11 @@ import type { Logger } from "./log.ts";
  * BalancerPersist.
  */
 
+/** The same rules as the config file's members (member-rules.ts), so a value is refused in the same words. */
 const patchSchema = z.strictObject({
-  status: z.optional(z.string().check(z.maxLength(20))),
-  loadfactor: z.optional(z.number().check(z.gte(1), z.lte(100))),
-  lbset: z.optional(z.number().check(z.int(), z.gte(0), z.lte(99))),
+  status: z.optional(statusSchema),
+  loadfactor: z.optional(loadfactorSchema),
+  lbset: z.optional(lbsetSchema),
 });
 
 /** English issue messages (zod/mini loads no locale by default). */
@@ -62,12 +63,13 @@ export function createAdmin(cluster: Cluster, token: string | undefined, log: Lo
         const auth = req.headers.authorization ?? "";
         if (!auth.startsWith("Bearer ") || !sameToken(auth.slice(7), token)) return send(res, 401, { error: "bad token" });
         const route = decodeURIComponent(m[1]);
+        const bad = routeProblem(route);
+        if (bad) return send(res, 400, { error: [`route: ${bad}`] });
         if (!cluster.members.has(route)) return send(res, 404, { error: `no member ${route}` });
         const parsed = patchSchema.safeParse(await readJson(req), { error: localeError });
         if (!parsed.success) return send(res, 400, { error: parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`) });
-        const { status, ...rest } = parsed.data;
         try {
-          cluster.balancer.update(route, { ...rest, ...(status !== undefined ? { status: parseStatusString(status) } : {}) });
+          cluster.balancer.update(route, parsed.data);
         } catch (e) {
           return send(res, 400, { error: (e as Error).message });
         }

@@ -26,23 +26,21 @@
  * if (c.ok) send(c.route); else respond503(c.reason);
  */
 
-export interface MemberStatus {
-  /** D: takes no requests; stays until an admin clears it (httpd's retry only clears E). */
-  disabled?: boolean;
-  /** S: administratively stopped; never auto-retried, not even when also in error. */
-  stopped?: boolean;
-  /** N: accepts sticky requests only; skipped by the weighted pick. */
-  drain?: boolean;
-  /** H: used only if no normal member or spare of its lbset is usable. */
-  hotStandby?: boolean;
-  /** R: replaces unusable normal members of its lbset one for one. */
-  hotSpare?: boolean;
-  /** I: markDown() has no effect; the retry check always passes. */
-  ignoreErrors?: boolean;
-}
+import {
+  duplicateRoute,
+  lbsetProblem,
+  loadfactorProblem,
+  redirectProblem,
+  routeProblem,
+  STATUS_KEYS,
+  type MemberStatus,
+  type StatusKey,
+} from "./member-rules.ts";
+
+export type { MemberStatus };
 
 export interface MemberSpec {
-  /** Unique, non-empty, no "." (the route is the text after the FIRST dot of the session id). */
+  /** Unique; common/route.ts says what a route may be. */
   route: string;
   /** 1..100, may be fractional; stored ×100 as the integer `lbfactor`, like httpd. */
   loadfactor: number;
@@ -135,11 +133,6 @@ export interface Balancer {
   readonly maxAttempts: number;
 }
 
-/** httpd PROXY_WORKER_MAX_ROUTE_SIZE is 96 including the NUL. */
-const MAX_ROUTE_LENGTH = 95;
-const STATUS_KEYS = ["disabled", "stopped", "drain", "hotStandby", "hotSpare", "ignoreErrors"] as const;
-type StatusKey = (typeof STATUS_KEYS)[number];
-
 interface Member {
   readonly route: string;
   lbfactor: number;
@@ -170,31 +163,23 @@ function fail(message: string): never {
   throw new Error(`balancer: ${message}`);
 }
 
-function checkRoute(route: unknown, what: string): string {
-  if (typeof route !== "string" || route === "") fail(`${what} must be a non-empty string, got ${JSON.stringify(route)}`);
-  if (route.length > MAX_ROUTE_LENGTH) fail(`${what} "${route}" is longer than ${MAX_ROUTE_LENGTH} characters`);
-  // The route is the text after the FIRST "." of the session id (httpd strchr, balancer.md §2.3),
-  // so a route containing "." can never match. ";" "," and whitespace end or split the cookie
-  // value before it reaches us (and OX forbids them in com.openexchange.server.backendRoute).
-  if (/[.;,\s\p{Cc}]/u.test(route)) fail(`${what} "${route}" must not contain ".", ";", ",", whitespace or control characters`);
-  return route;
+function checkRoute(route: unknown): string {
+  const p = routeProblem(route);
+  if (p) fail(`route ${JSON.stringify(route)}: ${p}`);
+  return route as string;
 }
 
-/** httpd set_worker_param: `ival = atof(val) * 100.0` (truncated), valid if 100..10000. */
+/** Stored ×100 as the integer `lbfactor`, truncated like httpd's `atof(val) * 100`. */
 function toLbfactor(loadfactor: unknown, route: string): number {
-  if (typeof loadfactor !== "number" || !Number.isFinite(loadfactor)) {
-    fail(`member "${route}": loadfactor must be a number 1..100, got ${String(loadfactor)}`);
-  }
-  const lbfactor = Math.trunc(loadfactor * 100);
-  if (lbfactor < 100 || lbfactor > 10000) fail(`member "${route}": loadfactor must be 1..100, got ${loadfactor}`);
-  return lbfactor;
+  const p = loadfactorProblem(loadfactor);
+  if (p) fail(`member "${route}": ${p}, got ${String(loadfactor)}`);
+  return Math.trunc((loadfactor as number) * 100);
 }
 
 function checkLbset(lbset: unknown, route: string): number {
-  if (typeof lbset !== "number" || !Number.isInteger(lbset) || lbset < 0 || lbset > 99) {
-    fail(`member "${route}": lbset must be an integer 0..99, got ${String(lbset)}`);
-  }
-  return lbset;
+  const p = lbsetProblem(lbset);
+  if (p) fail(`member "${route}": ${p}, got ${String(lbset)}`);
+  return lbset as number;
 }
 
 function applyStatus(target: Required<MemberStatus>, patch: unknown, route: string): void {
@@ -239,41 +224,6 @@ function leaveError(m: Member): void {
   m.failStreak = 0;
 }
 
-const LETTER_TO_FLAG: Record<string, StatusKey> = {
-  D: "disabled",
-  S: "stopped",
-  N: "drain",
-  H: "hotStandby",
-  R: "hotSpare",
-  I: "ignoreErrors",
-};
-
-/**
- * Apache `status=` syntax, e.g. "+D-S+N", "S-E"-style sequences without E: each letter sets
- * (after "+", or by default) or clears (after "-") a flag; the sign carries over to following
- * letters, letters are case-insensitive (httpd set_worker_param + ap_proxy_set_wstatus).
- * Returns a patch with explicit true/false, usable for MemberSpec.status and update().
- * Only D S N H R I are accepted: E/C (error, health-check failed) are runtime state here, and
- * O/F/G/U are httpd internals.
- */
-export function parseStatusString(value: string): MemberStatus {
-  const out: MemberStatus = {};
-  let set = true;
-  for (let i = 0; i < value.length; i++) {
-    let c = value[i]!;
-    if (c === "+" || c === "-") {
-      set = c === "+";
-      i++;
-      if (i >= value.length) fail(`status "${value}": "${c}" must be followed by a flag letter`);
-      c = value[i]!;
-    }
-    const flag = LETTER_TO_FLAG[c.toUpperCase()];
-    if (!flag) fail(`status "${value}": unknown flag "${c}" (valid: D S N H R I)`);
-    out[flag] = set;
-  }
-  return out;
-}
-
 export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Balancer {
   if (!Array.isArray(members) || members.length === 0) fail("at least one member is required");
   if (typeof opts.retryMs !== "number" || !Number.isFinite(opts.retryMs) || opts.retryMs < 0) {
@@ -295,9 +245,10 @@ export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Ba
 
   const list: Member[] = [];
   const byRoute = new Map<string, Member>();
+  const dup = duplicateRoute(members.map((m) => m?.route));
+  if (dup >= 0) fail(`duplicate route "${members[dup].route}"`);
   for (const spec of members) {
-    const route = checkRoute(spec?.route, "route");
-    if (byRoute.has(route)) fail(`duplicate route "${route}"`);
+    const route = checkRoute(spec?.route);
     const status: Required<MemberStatus> = {
       disabled: false, stopped: false, drain: false, hotStandby: false, hotSpare: false, ignoreErrors: false,
     };
@@ -320,6 +271,7 @@ export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Ba
     list.push(m);
     byRoute.set(route, m);
   }
+  const routeSet: ReadonlySet<string> = new Set(byRoute.keys());
   for (const m of list) checkRedirect(m.route, m.redirect);
 
   let creditLimit = 0;
@@ -334,10 +286,9 @@ export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Ba
   }
 
   function checkRedirect(route: string, redirect: unknown): string {
-    if (redirect === "") return "";
     if (typeof redirect !== "string") fail(`member "${route}": redirect must be a string`);
-    if (redirect === route) fail(`member "${route}": redirect to itself`);
-    if (!byRoute.has(redirect)) fail(`member "${route}": redirect "${redirect}" names no member`);
+    const p = redirectProblem(route, redirect, routeSet);
+    if (p) fail(`member "${route}": ${p}`);
     return redirect;
   }
 

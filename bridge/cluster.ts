@@ -39,21 +39,7 @@ export class Cluster {
     private readonly now: () => number = Date.now,
   ) {
     for (const m of config.members) {
-      const transport = new AjpTransport({
-        route: m.route,
-        secret: m.secret,
-        timeoutMs: m.timeoutMs,
-        host: m.host,
-        port: m.port,
-        packetSize: m.packetSize,
-        max: m.max,
-        smax: m.smax,
-        ttlMs: m.ttlMs,
-        connectTimeoutMs: m.connectTimeoutMs,
-        pingMs: m.pingMs,
-        acquireMs: m.acquireMs,
-        queue: m.queue,
-      });
+      const transport = new AjpTransport({ ...m.pool, route: m.route, secret: m.secret, timeoutMs: m.timeoutMs });
       this.members.set(m.route, { config: m, transport });
     }
     this.balancer = createBalancer(

@@ -27,7 +27,9 @@ describe("bridge config", () => {
     expect(c.timeouts).toEqual([{ prefix: "/Microsoft-Server-ActiveSync", timeoutMs: 900_000, deadlineMs: 0 }]);
     expect(c.balancer).toMatchObject({ retryMs: 60_000, nofailover: false, forceRecovery: true, fails: 5 });
     expect(c.limits).toEqual({ headerTimeoutMs: 20_000, keepAliveTimeoutMs: 65_000, bodyTimeoutMs: 20_000, bodyMinRate: 500, maxConnections: 4096 });
-    expect(c.members[0]).toMatchObject({ route: "OX1", host: "10.20.30.213", port: 8009, secret: "s1", timeoutMs: 100_000, ttlMs: 60_000, smax: 0, packetSize: 8192 });
+    expect(c.members[0]).toMatchObject({ route: "OX1", host: "10.20.30.213", port: 8009, secret: "s1", timeoutMs: 100_000, packetSize: 8192 });
+    expect(c.members[0].pool).toEqual({ host: "10.20.30.213", port: 8009, packetSize: 8192, max: 64, smax: 0, ttlMs: 60_000, connectTimeoutMs: 5000, pingMs: 0, acquireMs: 5000, queue: 256 });
+    expect(c.members[0].spec).toEqual({ route: "OX1", loadfactor: 1, lbset: 0, status: {}, redirect: undefined });
   });
 
   it("per-prefix timeouts: the longest prefix first, a deadline alone keeps the member's reply timeout", () => {
@@ -41,12 +43,20 @@ describe("bridge config", () => {
     expect(errorOf({ members: [member], balancer: { fails: -1 } })).toContain("balancer.fails = -1");
   });
 
+  it("provisioning.allow takes addresses and CIDR blocks of both families, nothing else", () => {
+    const c = buildConfig({ members: [member], provisioning: { allow: ["127.0.0.1", "10.0.0.0/8", "::1", "2001:db8::/32"] } }, env);
+    expect(c.provisioning.allow).toHaveLength(4);
+    for (const bad of ["10.0.0.0/33", "2001:db8::/129", "10.1", "localhost", "10.0.0.0/8/1", "10.0.0.0/"]) {
+      expect(errorOf({ members: [member], provisioning: { allow: [bad] } })).toContain(`provisioning.allow[0] = ${JSON.stringify(bad)}: expected an IP address or a CIDR block`);
+    }
+  });
+
   it("names the field, the value and the rule", () => {
     const msg = errorOf({ members: [{ ...member, loadfactor: 150 }, { route: "O.X2", address: "nohost" }] });
     expect(msg).toContain("members[0].loadfactor = 150");
-    expect(msg).toContain("<=100");
+    expect(msg).toContain("loadfactor must be a number from 1 to 100");
     expect(msg).toContain('members[1].route = "O.X2"');
-    expect(msg).toContain("no '.'");
+    expect(msg).toContain("(no '.': it is the text after the first '.' of the session id)");
     expect(msg).toContain('members[1].address = "nohost"');
     expect(msg).toContain("host:port");
   });
@@ -54,7 +64,7 @@ describe("bridge config", () => {
   it.each([
     [{ members: [member, member] }, "routes must be unique"],
     [{ members: [{ ...member, status: "+Q" }] }, 'unknown flag "Q"'],
-    [{ members: [{ ...member, redirect: "OX9" }] }, "no member has that route"],
+    [{ members: [{ ...member, redirect: "OX9" }] }, "names no member"],
     [{ members: [{ ...member, secret_env: "MISSING_SECRET" }] }, 'members[0].secret_env = "MISSING_SECRET"'],
     [{ members: [{ ...member, packet_size: 4096 }] }, "members[0].packet_size = 4096"],
     [{ members: [{ ...member, unknown_key: 1 }] }, "unknown_key"],
@@ -86,6 +96,10 @@ describe("bridge config", () => {
     const r = spawnSync(process.execPath, ["bin/oxedge-bridge.js", "--config", file], { env: { ...process.env, ...env }, encoding: "utf8", timeout: 20_000 });
     expect(r.status).toBe(2);
     expect(r.stderr).toContain("members[0].ttl = -1");
+    writeFileSync(file, `[[members]]\nroute = "OX1"\naddress = "127.0.0.1:8009"\n[provisioning]\nallow = ["10.0.0.0/8", "192.168.1"]\n`);
+    const allow = spawnSync(process.execPath, ["bin/oxedge-bridge.js", "--config", file], { env: { ...process.env, ...env }, encoding: "utf8", timeout: 20_000 });
+    expect(allow.status).toBe(2);
+    expect(allow.stderr).toContain('provisioning.allow[1] = "192.168.1": expected an IP address or a CIDR block');
     const usage = spawnSync(process.execPath, ["bin/oxedge-bridge.js"], { encoding: "utf8", timeout: 20_000 });
     expect(usage.status).toBe(2);
     expect(usage.stderr).toContain("usage: oxedge-bridge --config FILE");

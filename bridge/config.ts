@@ -6,7 +6,10 @@ import * as z from "zod/mini";
 // zod/mini loads no locale (messages would be "Invalid input"); the English one
 // is passed per parse so the field errors read as before, without global config.
 import en from "zod/v4/locales/en.js";
-import { parseStatusString, type MemberSpec } from "./balancer.ts";
+import { isIP } from "node:net";
+import type { PoolOptions } from "./ajp/pool.ts";
+import type { MemberSpec } from "./balancer.ts";
+import { duplicateRoute, lbsetSchema, loadfactorSchema, redirectProblem, routeSchema, statusSchema } from "./member-rules.ts";
 import { MAX_PACKET_SIZE, MIN_PACKET_SIZE } from "./ajp/codes.ts";
 import { OX_PREFIXES } from "../common/prefixes.ts";
 
@@ -20,50 +23,90 @@ import { OX_PREFIXES } from "../common/prefixes.ts";
  */
 
 const seconds = (max: number) => z.number().check(z.gte(0), z.lte(max));
-const hostPort = z
-  .string()
-  .check(z.regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected "host:port", e.g. "10.20.30.213:8009" or "[::1]:8009"'));
+const hostPortPattern = z.regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected "host:port", e.g. "10.20.30.213:8009" or "[::1]:8009"');
+const portIn = (lo: number) =>
+  z.refine((v: unknown) => {
+    const s = String(v);
+    const port = Number(s.slice(s.lastIndexOf(":") + 1));
+    return port >= lo && port <= 65535;
+  }, `port must be ${lo}..65535`);
+/** Where to listen: port 0 = any free one. */
+const hostPort = z.string().check(hostPortPattern, portIn(0));
+/** A node to connect to. */
+const nodeAddress = z.string().check(hostPortPattern, portIn(1));
+/** An address or a CIDR block, IPv4 or IPv6, as BlockList takes them. */
+const ipOrCidr = z.string().check(
+  z.refine((v) => {
+    const [addr, bits, extra] = v.split("/");
+    const family = isIP(addr);
+    if (!family || extra !== undefined) return false;
+    if (bits === undefined) return true;
+    return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 6 ? 128 : 32);
+  }, 'expected an IP address or a CIDR block, e.g. "192.168.0.0/16" or "2001:db8::/32"'),
+);
 const envName = z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name"));
 const pathPrefix = z.string().check(z.regex(/^\/[^/?#;%]*(\/[^/?#;%]+)*$/, 'expected an absolute path like "/ajax", no trailing slash'));
 /** Classic zod's `z.number().int().min(lo).max(hi)`. */
 const intIn = (lo: number, hi: number) => z.number().check(z.int(), z.gte(lo), z.lte(hi));
 
-const memberDefaults = {
-  loadfactor: z._default(z.number().check(z.gte(1), z.lte(100)), 1),
-  lbset: z._default(intIn(0, 99), 0),
-  status: z._default(z.string(), ""),
-  redirect: z.optional(z.string()),
-  /** AJP secret (Tomcat's connector `secret`), taken from this environment variable. */
-  secret_env: z.optional(envName),
-  /** Reply timeout: longest wait for the next packet from the node. */
-  timeout: z._default(seconds(86_400), 100),
-  connectiontimeout: z._default(seconds(600), 5),
-  /** Idle connections older than this are closed (keep below the node's keep-alive). */
-  ttl: z._default(seconds(86_400), 60),
-  /** Idle connections kept regardless of ttl. */
-  smax: z._default(intIn(0, 10_000), 0),
-  /** Hard cap of connections to this node. */
-  max: z._default(intIn(1, 10_000), 64),
-  /** CPing timeout before each reuse of a pooled connection; 0 = off (Apache's `ping`). */
-  ping: z._default(seconds(60), 0),
-  /** How long a request may wait for a free connection when all `max` are busy. */
-  acquire: z._default(seconds(600), 5),
-  /** How many requests may wait for a connection at once; beyond that 503 at once. */
-  queue: z._default(intIn(0, 100_000), 256),
-  packet_size: z._default(intIn(MIN_PACKET_SIZE, MAX_PACKET_SIZE), 8192),
-};
-
-const memberSchema = z.strictObject({
-  route: z
-    .string()
-    .check(
-      z.minLength(1),
-      z.maxLength(95),
-      z.regex(/^[^.;,\s]+$/, "a route must be non-empty and contain no '.', ';', ',' or whitespace (it is the text after the first '.' of the session id)"),
-    ),
-  address: hostPort,
-  ...memberDefaults,
-});
+/**
+ * One member, validated and turned into what its users take: the balancer's
+ * spec and the transport's pool options. A new member option is its line
+ * here and its use where it matters; nothing copies it on the way.
+ */
+const memberSchema = z.pipe(
+  z.strictObject({
+    route: routeSchema,
+    address: nodeAddress,
+    loadfactor: z._default(loadfactorSchema, 1),
+    lbset: z._default(lbsetSchema, 0),
+    /** Apache's status flags, e.g. "+H" (member-rules.ts). */
+    status: z.prefault(statusSchema, ""),
+    redirect: z.optional(routeSchema),
+    /** AJP secret (Tomcat's connector `secret`), taken from this environment variable. */
+    secret_env: z.optional(envName),
+    /** Reply timeout: longest wait for the next packet from the node. */
+    timeout: z._default(seconds(86_400), 100),
+    connectiontimeout: z._default(seconds(600), 5),
+    /** Idle connections older than this are closed (keep below the node's keep-alive). */
+    ttl: z._default(seconds(86_400), 60),
+    /** Idle connections kept regardless of ttl. */
+    smax: z._default(intIn(0, 10_000), 0),
+    /** Hard cap of connections to this node. */
+    max: z._default(intIn(1, 10_000), 64),
+    /** CPing timeout before each reuse of a pooled connection; 0 = off (Apache's `ping`). */
+    ping: z._default(seconds(60), 0),
+    /** How long a request may wait for a free connection when all `max` are busy. */
+    acquire: z._default(seconds(600), 5),
+    /** How many requests may wait for a connection at once; beyond that 503 at once. */
+    queue: z._default(intIn(0, 100_000), 256),
+    packet_size: z._default(intIn(MIN_PACKET_SIZE, MAX_PACKET_SIZE), 8192),
+  }),
+  z.transform((m) => {
+    const { host, port } = splitHostPort(m.address);
+    return {
+      route: m.route,
+      host,
+      port,
+      secretEnv: m.secret_env,
+      spec: { route: m.route, loadfactor: m.loadfactor, lbset: m.lbset, status: m.status, redirect: m.redirect } satisfies MemberSpec,
+      timeoutMs: m.timeout * 1000,
+      packetSize: m.packet_size,
+      pool: {
+        host,
+        port,
+        packetSize: m.packet_size,
+        max: m.max,
+        smax: m.smax,
+        ttlMs: m.ttl * 1000,
+        connectTimeoutMs: m.connectiontimeout * 1000,
+        pingMs: m.ping * 1000,
+        acquireMs: m.acquire * 1000,
+        queue: m.queue,
+      } satisfies PoolOptions,
+    };
+  }),
+);
 
 const configSchema = z.strictObject({
   listen: z._default(hostPort, "127.0.0.1:8009"),
@@ -81,7 +124,7 @@ const configSchema = z.strictObject({
   provisioning: z.prefault(
     z.strictObject({
       path: z._default(pathPrefix, "/servlet/axis2"),
-      allow: z._default(z.array(z.string()), []),
+      allow: z._default(z.array(ipOrCidr), []),
     }),
     {},
   ),
@@ -139,22 +182,10 @@ const localeError = en().localeError;
 export type BridgeConfigInput = z.input<typeof configSchema>;
 type Parsed = z.output<typeof configSchema>;
 
-export interface MemberConfig {
-  route: string;
-  host: string;
-  port: number;
-  spec: MemberSpec;
+export type MemberConfig = z.output<typeof memberSchema> & {
+  /** The node's AJP secret, from the environment variable secretEnv names. */
   secret: string | undefined;
-  timeoutMs: number;
-  connectTimeoutMs: number;
-  ttlMs: number;
-  smax: number;
-  max: number;
-  pingMs: number;
-  acquireMs: number;
-  queue: number;
-  packetSize: number;
-}
+};
 
 export interface BridgeConfig {
   listenHost: string;
@@ -218,45 +249,21 @@ function resolve(c: Parsed, env: NodeJS.ProcessEnv): BridgeConfig {
   if (!secret) problems.push(`  secret_env = "${c.secret_env}": that environment variable is empty or unset (it holds the worker↔bridge HMAC secret)`);
   else if (secret.length < 16) problems.push(`  secret_env = "${c.secret_env}": the secret is ${secret.length} characters; at least 16 are required`);
 
-  const routes = new Set<string>();
-  const members = c.members.map((m, i) => {
-    if (routes.has(m.route)) problems.push(`  members[${i}].route = "${m.route}": routes must be unique`);
-    routes.add(m.route);
-    let status = {};
-    try {
-      status = parseStatusString(m.status);
-    } catch (e) {
-      problems.push(`  members[${i}].status = "${m.status}": ${(e as Error).message}`);
+  const members: MemberConfig[] = c.members.map((m, i) => {
+    let secret: string | undefined;
+    if (m.secretEnv) {
+      secret = env[m.secretEnv];
+      if (!secret) problems.push(`  members[${i}].secret_env = "${m.secretEnv}": that environment variable is empty or unset`);
+      else if (!/^[\x20-\x7e]+$/.test(secret)) problems.push(`  members[${i}].secret_env = "${m.secretEnv}": an AJP secret must be printable ASCII (Tomcat compares it as such)`);
     }
-    let memberSecret: string | undefined;
-    if (m.secret_env) {
-      memberSecret = env[m.secret_env];
-      if (!memberSecret) problems.push(`  members[${i}].secret_env = "${m.secret_env}": that environment variable is empty or unset`);
-      else if (!/^[\x20-\x7e]+$/.test(memberSecret)) problems.push(`  members[${i}].secret_env = "${m.secret_env}": an AJP secret must be printable ASCII (Tomcat compares it as such)`);
-    }
-    const { host, port } = splitHostPort(m.address);
-    if (port < 1 || port > 65535) problems.push(`  members[${i}].address = "${m.address}": port must be 1..65535`);
-    return {
-      route: m.route,
-      host,
-      port,
-      spec: { route: m.route, loadfactor: m.loadfactor, lbset: m.lbset, status, redirect: m.redirect },
-      secret: memberSecret,
-      timeoutMs: m.timeout * 1000,
-      connectTimeoutMs: m.connectiontimeout * 1000,
-      ttlMs: m.ttl * 1000,
-      smax: m.smax,
-      max: m.max,
-      pingMs: m.ping * 1000,
-      acquireMs: m.acquire * 1000,
-      queue: m.queue,
-      packetSize: m.packet_size,
-    } satisfies MemberConfig;
+    return { ...m, secret };
   });
+  const dup = duplicateRoute(members.map((m) => m.route));
+  if (dup >= 0) problems.push(`  members[${dup}].route = "${members[dup].route}": routes must be unique`);
+  const routes = new Set(members.map((m) => m.route));
   members.forEach((m, i) => {
-    if (m.spec.redirect !== undefined && !routes.has(m.spec.redirect)) {
-      problems.push(`  members[${i}].redirect = "${m.spec.redirect}": no member has that route`);
-    }
+    const p = m.spec.redirect === undefined ? undefined : redirectProblem(m.route, m.spec.redirect, routes);
+    if (p) problems.push(`  members[${i}].redirect = "${m.spec.redirect}": ${p}`);
   });
   if (problems.length) throw new ConfigError(`invalid bridge config:\n${problems.join("\n")}`);
 

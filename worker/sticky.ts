@@ -1,3 +1,7 @@
+import { routeOf } from "../common/route.ts";
+
+export { MAX_ROUTE_LENGTH, routeOf } from "../common/route.ts";
+
 /**
  * Sticky route extraction. The worker only reads the route; which member it
  * names, and what to do if that member is down, is the bridge's business.
@@ -6,7 +10,8 @@
  * name compared case-sensitively, it counts only at the start of the header or
  * after `;`, `,` or whitespace, optional whitespace, `=`, value up to the first
  * `;` or `,`, no trimming or un-quoting, first match wins.
- * Route rule = text after the FIRST `.`; no dot or nothing after it = no route.
+ * Route rule = text after the FIRST `.`, and only if it can name a member
+ * (common/route.ts); otherwise no route.
  *
  * Differences from the incumbent, on purpose:
  * - the path parameter `;jsessionid=` (lower case, as Java writes it) is
@@ -36,14 +41,6 @@ export interface StickyOptions {
   queryParam: string;
 }
 
-/** httpd's limit for a member route (PROXY_WORKER_MAX_ROUTE_SIZE - 1). */
-export const MAX_ROUTE_LENGTH = 95;
-
-/**
- * The route goes into a header and is compared byte-for-byte with member
- * routes by the bridge; anything outside this set can't be a member's route.
- */
-const ROUTE_CHARS = /^[A-Za-z0-9._~-]+$/;
 
 function isSpace(ch: string): boolean {
   // C isspace() in the "C" locale.
@@ -76,15 +73,6 @@ export function queryValue(query: string, name: string): string | undefined {
     if (eq >= 0 && part.slice(0, eq) === name) return part.slice(eq + 1);
   }
   return undefined;
-}
-
-/** Route = text after the first `.`; "" when there is none or it can't be a route. */
-export function routeOf(sessionId: string): string {
-  const dot = sessionId.indexOf(".");
-  if (dot < 0) return "";
-  const route = sessionId.slice(dot + 1);
-  if (route.length === 0 || route.length > MAX_ROUTE_LENGTH || !ROUTE_CHARS.test(route)) return "";
-  return route;
 }
 
 /**

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDemoNode, type DemoNode } from "../support/demo-node.ts";
 import { bridgeRequest, startTestBridge, type TestBridge } from "../support/bridge.ts";
 import { accountingAfterEach } from "../support/accounting.ts";
+import { buildConfig } from "../../bridge/config.ts";
 
 accountingAfterEach();
 
@@ -61,6 +62,27 @@ describe("admin listener", () => {
     const served = new Set<string>();
     for (let i = 0; i < 10; i++) served.add((await bridgeRequest(bridge.url, { target: "/ajax/login" })).servedBy!);
     expect(served).toEqual(new Set(["OX1", "OX2"]));
+  });
+
+  it.each([
+    ["route with a dot", { route: "O.X1" }, "route", null],
+    ["loadfactor 0", { loadfactor: 0 }, "loadfactor", { loadfactor: 0 }],
+    ["loadfactor 101", { loadfactor: 101 }, "loadfactor", { loadfactor: 101 }],
+    ["unknown status flag", { status: "+Q" }, "status", { status: "+Q" }],
+    ["lbset 100", { lbset: 100 }, "lbset", { lbset: 100 }],
+  ] as const)("%s: the config file and the admin API refuse it in the same words", async (_name, field, key, body) => {
+    let fromConfig = "";
+    try {
+      buildConfig({ members: [{ route: "OX1", address: "127.0.0.1:8009", ...field }] }, { OXEDGE_BRIDGE_SECRET: "x".repeat(32) });
+    } catch (e) {
+      fromConfig = (e as Error).message;
+    }
+    const line = /^ {2}members\[0\]\.(\w+) = .*?: (.*)$/m.exec(fromConfig);
+    expect(line?.[1]).toBe(key);
+    const r = body === null ? await change("O.X1", { status: "+N" }) : await change("OX1", body);
+    expect(r.status).toBe(400);
+    const { error } = (await r.json()) as { error: string[] };
+    expect(error).toEqual([`${key}: ${line![2]}`]);
   });
 
   it("the hand-off port does not serve the admin API", async () => {
