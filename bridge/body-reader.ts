@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { OxError } from "../common/errors.ts";
-import { takeInto } from "./chunk-queue.ts";
+import { takeInto } from "./ajp/chunk-queue.ts";
 
 /**
  * How slowly a client may send its body (mod_reqtimeout's body rule): it

@@ -1,5 +1,5 @@
 import { OxError, type ErrorKind } from "../common/errors.ts";
-import { AjpTransport } from "./ajp/transport.ts";
+import { AjpTransport } from "./transport/ajp.ts";
 import { createBalancer, type Balancer, type MemberView } from "./balancer.ts";
 import type { BridgeConfig, MemberConfig } from "./config.ts";
 import type { ExchangeControl, ExchangeOutcome, ProxyRequest, ResponseSink, Transport, TransportStats } from "./exchange.ts";

@@ -1,11 +1,23 @@
 import { connect as netConnect, type Socket } from "node:net";
 import { OxError } from "../../common/errors.ts";
-import type { BodyReader } from "../body-reader.ts";
 import { BODY_PACKET_OVERHEAD, maxBodyChunk, writeBodyPacketHeader } from "./body.ts";
 import { CPING_PACKET, EMPTY_BODY_PACKET, HEADER_LEN, MAGIC_TO_PROXY } from "./codes.ts";
 import { ForwardRequestEncoder, type ForwardRequest } from "./forward-request.ts";
 import { PacketReader } from "./reader.ts";
 import { decodeContainerMessage, type ContainerMessage } from "./response.ts";
+
+/**
+ * Where a request body comes from (the bridge's BodyReader): pulled in
+ * pieces when the node asks, copied into the connection's packet buffer.
+ */
+export interface BodySource {
+  /** Copies up to n bytes (at least 1) to dest at offset: how many; null at the end; undefined = nothing yet (see whenReadable). Throws when the client failed. */
+  copyInto(dest: Buffer, offset: number, n: number): number | null | undefined;
+  /** Resolves once copyInto has an answer. */
+  whenReadable(): Promise<void>;
+  /** Stop reading: the node will not ask for the rest. */
+  detach(): void;
+}
 
 /** Where the node's response goes (the bridge's HTTP response, or a test double). */
 export interface ResponseSink {
@@ -263,7 +275,7 @@ export class AjpConnection {
    */
   forward(
     req: ForwardRequest,
-    body: BodyReader | null,
+    body: BodySource | null,
     contentLength: number | null,
     sink: ResponseSink,
     replyTimeoutMs: number,

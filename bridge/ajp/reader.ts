@@ -1,4 +1,4 @@
-import { takeInto } from "../chunk-queue.ts";
+import { takeInto } from "./chunk-queue.ts";
 import { HEADER_LEN } from "./codes.ts";
 
 /**

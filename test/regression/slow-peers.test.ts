@@ -26,7 +26,7 @@ import { MAGIC_TO_CONTAINER, ProxyMsg } from "../../bridge/ajp/codes.ts";
 import { decodeForwardRequest } from "../../bridge/ajp/forward-request.ts";
 import { PacketReader } from "../../bridge/ajp/reader.ts";
 import { encodeBodyChunk, encodeEndResponse, encodeGetBodyChunk, encodeSendHeaders } from "../../bridge/ajp/response.ts";
-import type { AjpTransport } from "../../bridge/ajp/transport.ts";
+import type { AjpTransport } from "../../bridge/transport/ajp.ts";
 import { handoffHeaders, startTestBridge, type TestBridge } from "../support/bridge.ts";
 import { patternSha256, startDemoNode, type DemoNode } from "../support/demo-node.ts";
 import { PATTERN } from "../support/pattern.ts";

@@ -1,8 +1,8 @@
 import { OxError } from "../../common/errors.ts";
+import { AjpConnection, type ExchangeOutcome, type ResponseSink } from "../ajp/connection.ts";
+import type { ForwardRequest } from "../ajp/forward-request.ts";
+import { NodePool, type PoolOptions } from "../ajp/pool.ts";
 import type { ExchangeControl, ProxyRequest, Transport, TransportStats } from "../exchange.ts";
-import { AjpConnection, type ExchangeOutcome, type ResponseSink } from "./connection.ts";
-import type { ForwardRequest } from "./forward-request.ts";
-import { NodePool, type PoolOptions } from "./pool.ts";
 
 export interface AjpMemberOptions extends PoolOptions {
   /** jvmRoute, sent as the AJP route attribute. */
