@@ -11,6 +11,7 @@ import type { PoolOptions } from "./ajp/pool.ts";
 import type { MemberSpec } from "./balancer.ts";
 import { duplicateRoute, lbsetSchema, loadfactorSchema, redirectProblem, routeSchema, statusSchema } from "./member-rules.ts";
 import { MAX_PACKET_SIZE, MIN_PACKET_SIZE } from "./ajp/codes.ts";
+import { ConfigError, type ConfigProblem } from "../common/errors.ts";
 import { OX_PREFIXES } from "../common/prefixes.ts";
 
 /**
@@ -203,12 +204,9 @@ export interface BridgeConfig {
   members: MemberConfig[];
 }
 
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
-  }
-}
+export { ConfigError };
+
+const INVALID = "invalid bridge config";
 
 function splitHostPort(s: string): { host: string; port: number } {
   const i = s.lastIndexOf(":");
@@ -233,45 +231,44 @@ function fieldName(path: readonly PropertyKey[]): string {
 export function buildConfig(input: unknown, env: NodeJS.ProcessEnv = process.env): BridgeConfig {
   const r = configSchema.safeParse(input, { error: localeError });
   if (!r.success) {
-    const lines = r.error.issues.map((i) => {
+    const problems = r.error.issues.map((i) => {
       const value = valueAt(input, i.path);
-      const shown = value === undefined ? "(missing)" : JSON.stringify(value);
-      return `  ${fieldName(i.path)} = ${shown}: ${i.message}`;
+      return { field: fieldName(i.path), value: value === undefined ? "(missing)" : JSON.stringify(value), rule: i.message };
     });
-    throw new ConfigError(`invalid bridge config:\n${lines.join("\n")}`);
+    throw new ConfigError(INVALID, problems);
   }
   return resolve(r.data, env);
 }
 
 function resolve(c: Parsed, env: NodeJS.ProcessEnv): BridgeConfig {
-  const problems: string[] = [];
+  const problems: ConfigProblem[] = [];
   const secret = env[c.secret_env];
-  if (!secret) problems.push(`  secret_env = "${c.secret_env}": that environment variable is empty or unset (it holds the worker↔bridge HMAC secret)`);
-  else if (secret.length < 16) problems.push(`  secret_env = "${c.secret_env}": the secret is ${secret.length} characters; at least 16 are required`);
+  if (!secret) problems.push({ field: `secret_env`, value: `"${c.secret_env}"`, rule: `that environment variable is empty or unset (it holds the worker↔bridge HMAC secret)` });
+  else if (secret.length < 16) problems.push({ field: `secret_env`, value: `"${c.secret_env}"`, rule: `the secret is ${secret.length} characters; at least 16 are required` });
 
   const members: MemberConfig[] = c.members.map((m, i) => {
     let secret: string | undefined;
     if (m.secretEnv) {
       secret = env[m.secretEnv];
-      if (!secret) problems.push(`  members[${i}].secret_env = "${m.secretEnv}": that environment variable is empty or unset`);
-      else if (!/^[\x20-\x7e]+$/.test(secret)) problems.push(`  members[${i}].secret_env = "${m.secretEnv}": an AJP secret must be printable ASCII (Tomcat compares it as such)`);
+      if (!secret) problems.push({ field: `members[${i}].secret_env`, value: `"${m.secretEnv}"`, rule: `that environment variable is empty or unset` });
+      else if (!/^[\x20-\x7e]+$/.test(secret)) problems.push({ field: `members[${i}].secret_env`, value: `"${m.secretEnv}"`, rule: `an AJP secret must be printable ASCII (Tomcat compares it as such)` });
     }
     return { ...m, secret };
   });
   const dup = duplicateRoute(members.map((m) => m.route));
-  if (dup >= 0) problems.push(`  members[${dup}].route = "${members[dup].route}": routes must be unique`);
+  if (dup >= 0) problems.push({ field: `members[${dup}].route`, value: `"${members[dup].route}"`, rule: `routes must be unique` });
   const routes = new Set(members.map((m) => m.route));
   members.forEach((m, i) => {
     const p = m.spec.redirect === undefined ? undefined : redirectProblem(m.route, m.spec.redirect, routes);
-    if (p) problems.push(`  members[${i}].redirect = "${m.spec.redirect}": ${p}`);
+    if (p) problems.push({ field: `members[${i}].redirect`, value: `"${m.spec.redirect}"`, rule: `${p}` });
   });
-  if (problems.length) throw new ConfigError(`invalid bridge config:\n${problems.join("\n")}`);
+  if (problems.length) throw new ConfigError(INVALID, problems);
 
   let admin: BridgeConfig["admin"];
   if (c.admin_listen) {
     const token = c.admin_token_env ? env[c.admin_token_env] : undefined;
     if (c.admin_token_env && (!token || token.length < 16)) {
-      throw new ConfigError(`invalid bridge config:\n  admin_token_env = "${c.admin_token_env}": that environment variable must hold at least 16 characters`);
+      throw new ConfigError(INVALID, [{ field: "admin_token_env", value: `"${c.admin_token_env}"`, rule: "that environment variable must hold at least 16 characters" }]);
     }
     admin = { ...splitHostPort(c.admin_listen), token };
   }
@@ -313,13 +310,13 @@ export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.en
   try {
     text = readFileSync(file, "utf8");
   } catch (e) {
-    throw new ConfigError(`cannot read config file ${file}: ${(e as Error).message}`);
+    throw new ConfigError("cannot use the config file", [{ field: "file", value: JSON.stringify(file), rule: `cannot read it: ${(e as Error).message}` }]);
   }
   let data: unknown;
   try {
     data = file.endsWith(".json") ? JSON.parse(text) : parseToml(text);
   } catch (e) {
-    throw new ConfigError(`config file ${file} is not valid ${file.endsWith(".json") ? "JSON" : "TOML"}: ${(e as Error).message}`);
+    throw new ConfigError("cannot use the config file", [{ field: "file", value: JSON.stringify(file), rule: `not valid ${file.endsWith(".json") ? "JSON" : "TOML"}: ${(e as Error).message}` }]);
   }
   return buildConfig(data, env);
 }

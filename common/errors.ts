@@ -44,6 +44,27 @@ export class OxError extends Error {
   }
 }
 
+/** One bad field of a configuration: which, what it held (as shown to the operator), what is allowed. */
+export interface ConfigProblem {
+  field: string;
+  value: string;
+  rule: string;
+}
+
+/** A configuration that cannot be used, with every bad field at once (worker vars or the bridge's file). */
+export class ConfigError extends OxError {
+  readonly problems: readonly ConfigProblem[];
+  constructor(what: string, problems: ConfigProblem[]) {
+    super("bad-config", `${what}:\n${problems.map((p) => `  ${p.field} = ${p.value}: ${p.rule}`).join("\n")}`);
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+  /** The first bad field (the one an operator is told to fix first). */
+  get field(): string {
+    return this.problems[0]?.field ?? "";
+  }
+}
+
 export function statusOf(kind: ErrorKind): number {
   return ERROR_STATUS[kind];
 }

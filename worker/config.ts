@@ -11,7 +11,7 @@
 // ~750 KB of the bundle, parsed at every cold start.
 import * as z from "zod/mini";
 import { ipRestriction } from "hono/ip-restriction";
-import { OxError } from "../common/errors.ts";
+import { ConfigError } from "../common/errors.ts";
 import { canonicalPath } from "./canonical.ts";
 import { OX_PREFIXES } from "../common/prefixes.ts";
 
@@ -48,13 +48,7 @@ export interface Config {
 
 export const DEFAULT_CLUSTER_PREFIXES = OX_PREFIXES.join(",");
 
-export class ConfigError extends OxError {
-  readonly field: string;
-  constructor(field: string, shownValue: string, problem: string, allowed: string) {
-    super("bad-config", `config ${field}=${shownValue} is invalid${problem ? ` (${problem})` : ""}; allowed: ${allowed}`);
-    this.field = field;
-  }
-}
+export { ConfigError };
 
 /** wrangler passes TOML numbers and booleans through as JSON values. */
 function text(def: string) {
@@ -214,7 +208,7 @@ export function parseConfig(env: Env): Config {
       const index = issue?.path[0];
       // In a list, say which item is wrong (never for secrets: none is a list).
       if (typeof index === "number" && typeof raw === "string") problem = `item ${JSON.stringify(list(raw)[index])}: ${problem}`;
-      throw new ConfigError(name, show(name, raw), problem, FIELDS[name].allowed);
+      throw new ConfigError("invalid worker config", [{ field: name, value: show(name, raw), rule: `${problem ? `${problem}; ` : ""}allowed: ${FIELDS[name].allowed}` }]);
     }
     out[name] = r.data;
   }

@@ -1,5 +1,5 @@
 import { HEADER_LEN, MAGIC_TO_CONTAINER } from "./codes.ts";
-import type { DecodeResult } from "./forward-request.ts";
+import type { DecodeResult } from "./wire.ts";
 
 /** Request-body packets carry no type byte: magic, outer length, inner length, data (ajp13.md §5). */
 export const BODY_PACKET_OVERHEAD = HEADER_LEN + 2;

@@ -12,7 +12,7 @@ import {
   REQUEST_HEADER_CODES,
   REQUEST_HEADER_NAMES,
 } from "./codes.ts";
-import { PayloadCursor, readHeaders, writeByte, writeHeaders, writeInt, writeString } from "./wire.ts";
+import { bad, PayloadCursor, readHeaders, writeByte, writeHeaders, writeInt, writeString, type DecodeResult } from "./wire.ts";
 
 /** What the bridge tells a node about one request (ajp13.md §3). */
 export interface ForwardRequest {
@@ -101,11 +101,6 @@ function writeReqAttr(buf: Buffer, p: number, limit: number, name: string, value
   return writeString(buf, writeString(buf, writeByte(buf, p, limit, Attr.ReqAttribute), limit, name), limit, value);
 }
 
-export type DecodeResult<T> = { ok: true; value: T } | { ok: false; reason: string };
-
-function bad<T>(reason: string): DecodeResult<T> {
-  return { ok: false, reason };
-}
 
 /** Container side: parse a Forward Request payload (type byte included). Never throws. */
 export function decodeForwardRequest(payload: Buffer): DecodeResult<DecodedForwardRequest> {
@@ -134,8 +129,9 @@ export function decodeForwardRequest(payload: Buffer): DecodeResult<DecodedForwa
   ) {
     return bad("malformed fixed fields");
   }
-  const headers = readHeaders(c, numHeaders, REQUEST_HEADER_NAMES);
-  if (typeof headers === "string") return bad(headers);
+  const read = readHeaders(c, numHeaders, REQUEST_HEADER_NAMES);
+  if (!read.ok) return read;
+  const headers = read.value;
   const req: DecodedForwardRequest = {
     method: methodCode === METHOD_STORED ? "" : METHOD_NAMES[methodCode],
     protocol,

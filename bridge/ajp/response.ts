@@ -1,6 +1,5 @@
 import { ContainerMsg, HEADER_LEN, MAGIC_TO_PROXY, RESPONSE_HEADER_CODES, RESPONSE_HEADER_NAMES } from "./codes.ts";
-import type { DecodeResult } from "./forward-request.ts";
-import { PayloadCursor, readHeaders, writeByte, writeHeaders, writeInt, writeString } from "./wire.ts";
+import { bad, PayloadCursor, readHeaders, writeByte, writeHeaders, writeInt, writeString, type DecodeResult } from "./wire.ts";
 
 /** Messages a container sends to the proxy (ajp13.md §4). */
 export type ContainerMessage =
@@ -10,9 +9,6 @@ export type ContainerMessage =
   | { type: "get-body"; length: number }
   | { type: "cpong" };
 
-function bad(reason: string): DecodeResult<ContainerMessage> {
-  return { ok: false, reason };
-}
 
 /** Parse one container → proxy payload. Every malformed or truncated payload is an error value; never throws. */
 export function decodeContainerMessage(payload: Buffer): DecodeResult<ContainerMessage> {
@@ -33,8 +29,9 @@ export function decodeContainerMessage(payload: Buffer): DecodeResult<ContainerM
       const count = c.int();
       if (status === undefined || reason === undefined || count === undefined) return bad("malformed headers");
       if (status < 100 || status > 999) return bad(`bad status ${status}`);
-      const headers = readHeaders(c, count, RESPONSE_HEADER_NAMES);
-      if (typeof headers === "string") return bad(headers);
+      const read = readHeaders(c, count, RESPONSE_HEADER_NAMES);
+      if (!read.ok) return read;
+      const headers = read.value;
       if (c.remaining !== 0) return bad("bytes after headers");
       return { ok: true, value: { type: "headers", status, reason: reason ?? "", headers } };
     }

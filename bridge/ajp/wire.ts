@@ -1,3 +1,13 @@
+
+/**
+ * What every decoder returns: the value, or why the bytes are not one (the
+ * connection turns that into backend-protocol). Decoders never throw.
+ */
+export type DecodeResult<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+export function bad<T>(reason: string): DecodeResult<T> {
+  return { ok: false, reason };
+}
 /**
  * Bounds-checked primitives for AJP's data types (ajp13.md §2). Writers return
  * the next offset or -1 when the value does not fit (and pass -1 through, so a
@@ -79,25 +89,25 @@ export class PayloadCursor {
  * or a string (ajp13.md §3.2, §4). Returns the flat name, value… list, or the
  * reason it is malformed.
  */
-export function readHeaders(c: PayloadCursor, count: number, names: readonly string[]): string[] | string {
+export function readHeaders(c: PayloadCursor, count: number, names: readonly string[]): DecodeResult<string[]> {
   const headers: string[] = [];
   for (let i = 0; i < count; i++) {
     const first = c.peekInt();
-    if (first === undefined) return "truncated header";
+    if (first === undefined) return bad("truncated header");
     let name: string | null | undefined;
     if (first >>> 8 === 0xa0) {
       c.pos += 2;
       name = names[first & 0xff];
-      if (!name) return `unknown coded header 0x${first.toString(16)}`;
+      if (!name) return bad(`unknown coded header 0x${first.toString(16)}`);
     } else {
       name = c.string();
-      if (!name) return "malformed header name";
+      if (!name) return bad("malformed header name");
     }
     const value = c.string();
-    if (typeof value !== "string") return "malformed header value";
+    if (typeof value !== "string") return bad("malformed header value");
     headers.push(name, value);
   }
-  return headers;
+  return { ok: true, value: headers };
 }
 
 /**

@@ -447,7 +447,7 @@ describe("configuration", () => {
       expect(body).toMatch(/^500 bad-config\nrequest id: [0-9a-f-]{36}\nconfig field: HSTS_MAX_AGE\n$/);
       expect(body).not.toContain("soon");
       const line = w2.logs.find((l) => l.includes("kind=bad-config"));
-      expect(line).toMatch(/HSTS_MAX_AGE=\\"soon\\" is invalid/);
+      expect(line).toContain('HSTS_MAX_AGE = \\"soon\\": ');
       expect(line).toMatch(/allowed: seconds/);
     } finally {
       await w2.dispose();
