@@ -17,6 +17,8 @@ export interface PoolOptions {
   acquireMs: number;
   /** Most requests allowed to wait at once. */
   queue: number;
+  /** Clock for the idle ttl (tests pass their own); Date.now by default. */
+  now?: () => number;
 }
 
 interface Waiter {
@@ -49,9 +51,11 @@ export class NodePool {
   private created = 0;
   private closed = false;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly now: () => number;
 
   constructor(readonly o: PoolOptions) {
-    this.sweeper = setInterval(() => this.sweep(Date.now()), Math.max(250, Math.min(o.ttlMs / 2, 5000)));
+    this.now = o.now ?? Date.now;
+    this.sweeper = setInterval(() => this.sweep(this.now()), Math.max(250, Math.min(o.ttlMs / 2, 5000)));
     this.sweeper.unref();
   }
 
@@ -69,7 +73,7 @@ export class NodePool {
     if (this.closed) throw new OxError("connect-failed", "pool closed");
     for (let c = this.idle.pop(); c; c = this.idle.pop()) {
       if (!c.isOpen) continue;
-      if (Date.now() - c.lastUsedAt >= this.o.ttlMs) {
+      if (this.now() - c.lastUsedAt >= this.o.ttlMs) {
         c.destroy();
         continue;
       }
@@ -106,6 +110,8 @@ export class NodePool {
       throw e;
     }
     this.created++;
+    // The connection stamps itself with Date.now(); the ttl is measured on the pool's clock.
+    c.lastUsedAt = this.now();
     c.onClose = () => this.forget(c);
     if (this.closed) {
       c.destroy();
@@ -123,6 +129,7 @@ export class NodePool {
       c.destroy();
       return;
     }
+    c.lastUsedAt = this.now();
     const w = this.waiters.shift();
     if (w) {
       clearTimeout(w.timer);
@@ -148,7 +155,7 @@ export class NodePool {
   }
 
   /** Apache ttl/smax: idle connections beyond the first smax that sat unused for ttl are closed. */
-  sweep(now: number): void {
+  sweep(now: number = this.now()): void {
     // idle is ordered by last use (LIFO reuse takes from the end), so idle[0] waited longest.
     while (this.idle.length > this.o.smax && now - this.idle[0].lastUsedAt >= this.o.ttlMs) this.idle.shift()!.destroy();
   }
