@@ -407,6 +407,52 @@ describe("waiters when a connect fails", () => {
   });
 });
 
+describe("a connection the pool drops itself frees its slot at once", () => {
+  // With every slot in use, the replacement for a dropped idle connection must not have to wait
+  // for the old socket's close event (or be refused as if the pool were full).
+  it("ttl: at max with no queue, an expired idle connection is replaced, not answered pool-exhausted", async () => {
+    const node = await fakeNode();
+    const clock = manualClock();
+    const p = pool(node.port, { max: 1, queue: 0, ttlMs: 10_000, now: clock.now });
+    const a = await p.acquire();
+    p.release(a);
+    clock.advance(10_000);
+    const b = await p.acquire();
+    expect(b === a).toBe(false);
+    expect(b.isOpen).toBe(true);
+    await expectSettled(p, node, { open: 1, idle: 0 });
+  });
+
+  it("CPing: at max with no queue, an idle connection that does not answer is replaced", async () => {
+    const node = await fakeNode();
+    const p = pool(node.port, { max: 1, queue: 0, pingMs: 50 });
+    const a = await p.acquire();
+    p.release(a);
+    node.answers = (i) => i > 0;
+    const b = await p.acquire();
+    expect(b === a).toBe(false);
+    expect(b.isOpen).toBe(true);
+    await expectSettled(p, node, { open: 1, idle: 0 });
+  });
+
+  it("stats() no longer count a dropped connection: the sweep's and close()'s drops show at once", async () => {
+    const node = await fakeNode();
+    const clock = manualClock();
+    const p = pool(node.port, { ttlMs: 10_000, now: clock.now });
+    const cs = await Promise.all([p.acquire(), p.acquire()]);
+    for (const c of cs) p.release(c);
+    clock.advance(10_000);
+    p.sweep();
+    expect(p.stats()).toMatchObject({ open: 0, idle: 0, busy: 0 });
+    await expectSettled(p, node, { open: 0, idle: 0 });
+    const c = await p.acquire();
+    p.release(c);
+    p.close();
+    expect(p.stats()).toMatchObject({ open: 0, idle: 0, busy: 0 });
+    await expectSettled(p, node, { open: 0, idle: 0 });
+  });
+});
+
 describe("close()", () => {
   it("rejects waiters, and destroys busy connections when they come back", async () => {
     const node = await fakeNode();
