@@ -17,6 +17,8 @@ export interface PoolOptions {
   acquireMs: number;
   /** Most requests allowed to wait at once. */
   queue: number;
+  /** Clock for the idle ttl (tests pass their own); Date.now by default. */
+  now?: () => number;
 }
 
 interface Waiter {
@@ -45,13 +47,21 @@ export interface PoolStats {
 export class NodePool {
   private readonly idle: AjpConnection[] = [];
   private readonly waiters: Waiter[] = [];
+  /** Open (and opening) connections: the slots `max` bounds. */
   private total = 0;
+  /**
+   * The connected ones among them. forget() takes a connection out (and its
+   * slot back) exactly once, whether the pool dropped it or its socket closed.
+   */
+  private readonly counted = new Set<AjpConnection>();
   private created = 0;
   private closed = false;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly now: () => number;
 
   constructor(readonly o: PoolOptions) {
-    this.sweeper = setInterval(() => this.sweep(Date.now()), Math.max(250, Math.min(o.ttlMs / 2, 5000)));
+    this.now = o.now ?? Date.now;
+    this.sweeper = setInterval(() => this.sweep(this.now()), Math.max(250, Math.min(o.ttlMs / 2, 5000)));
     this.sweeper.unref();
   }
 
@@ -68,13 +78,15 @@ export class NodePool {
   async acquire(): Promise<AjpConnection> {
     if (this.closed) throw new OxError("connect-failed", "pool closed");
     for (let c = this.idle.pop(); c; c = this.idle.pop()) {
-      if (!c.isOpen) continue;
-      if (Date.now() - c.lastUsedAt >= this.o.ttlMs) {
-        c.destroy();
+      if (!c.isOpen || this.now() - c.lastUsedAt >= this.o.ttlMs) {
+        this.drop(c);
         continue;
       }
       // A stale socket found by CPing costs nothing: the request was not sent yet.
-      if (this.o.pingMs > 0 && !(await c.cping(this.o.pingMs))) continue;
+      if (this.o.pingMs > 0 && !(await c.cping(this.o.pingMs))) {
+        this.drop(c);
+        continue;
+      }
       return c;
     }
     if (this.total < this.o.max) return this.open();
@@ -106,12 +118,16 @@ export class NodePool {
       throw e;
     }
     this.created++;
+    // The connection stamps itself with Date.now(); the ttl is measured on the pool's clock.
+    c.lastUsedAt = this.now();
+    this.counted.add(c);
     c.onClose = () => this.forget(c);
     if (this.closed) {
-      c.destroy();
+      this.drop(c);
       throw new OxError("connect-failed", "pool closed");
     }
     if (this.o.pingMs > 0 && !(await c.cping(this.o.pingMs))) {
+      this.drop(c);
       throw new OxError("connect-failed", `node ${this.o.host}:${this.o.port} accepted the connection but did not answer CPing within ${this.o.pingMs} ms`);
     }
     return c;
@@ -120,9 +136,10 @@ export class NodePool {
   /** Give a connection back after an exchange. Only connections that ended with reuse=1 are still open. */
   release(c: AjpConnection): void {
     if (!c.isOpen || c.busy || this.closed) {
-      c.destroy();
+      this.drop(c);
       return;
     }
+    c.lastUsedAt = this.now();
     const w = this.waiters.shift();
     if (w) {
       clearTimeout(w.timer);
@@ -132,7 +149,19 @@ export class NodePool {
     this.idle.push(c);
   }
 
+  /**
+   * Close a connection and free its slot now. Waiting for the socket's close
+   * event instead would count a connection given up for dead as busy until
+   * then: at `max`, the request that dropped it would find the pool full and
+   * wait, or be refused with pool-exhausted when there is no queue.
+   */
+  private drop(c: AjpConnection): void {
+    c.destroy();
+    this.forget(c);
+  }
+
   private forget(c: AjpConnection): void {
+    if (!this.counted.delete(c)) return;
     this.total--;
     const i = this.idle.indexOf(c);
     if (i >= 0) this.idle.splice(i, 1);
@@ -148,9 +177,9 @@ export class NodePool {
   }
 
   /** Apache ttl/smax: idle connections beyond the first smax that sat unused for ttl are closed. */
-  sweep(now: number): void {
+  sweep(now: number = this.now()): void {
     // idle is ordered by last use (LIFO reuse takes from the end), so idle[0] waited longest.
-    while (this.idle.length > this.o.smax && now - this.idle[0].lastUsedAt >= this.o.ttlMs) this.idle.shift()!.destroy();
+    while (this.idle.length > this.o.smax && now - this.idle[0].lastUsedAt >= this.o.ttlMs) this.drop(this.idle.shift()!);
   }
 
   close(): void {
@@ -160,6 +189,6 @@ export class NodePool {
       clearTimeout(w.timer);
       w.reject(new OxError("connect-failed", "pool closed"));
     }
-    for (const c of this.idle.splice(0)) c.destroy();
+    for (const c of this.idle.splice(0)) this.drop(c);
   }
 }
