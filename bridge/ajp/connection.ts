@@ -388,6 +388,8 @@ export class AjpConnection {
           case "get-body":
             if (bodyEndSent) return this.protocolError("node asked for body after its end");
             if (firstBodyPending) return this.protocolError("node asked for body before the first packet");
+            // One GET_BODY_CHUNK, one body packet: asking again first means the node is out of step.
+            if (waitingForClient > 0) return this.protocolError("node asked for body again before it got the last");
             sendBody(m.length);
             return;
           case "end":

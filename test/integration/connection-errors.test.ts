@@ -7,6 +7,7 @@
  */
 import http from "node:http";
 import net from "node:net";
+import { PassThrough } from "node:stream";
 import { Worker } from "node:worker_threads";
 import { afterEach, describe, expect, it } from "vitest";
 import type { ErrorKind } from "../../common/errors.ts";
@@ -215,6 +216,23 @@ const CASES: Case[] = [
     send: (b) => postWithheldBody(b, 10),
     first: onRequest((s) => s.write(encodeGetBodyChunk(8186))),
     want: PROTOCOL("node asked for body before the first packet"),
+  },
+  {
+    name: "GET_BODY_CHUNK again before the last one was answered",
+    send: async (b) => {
+      // 10 bytes of an announced 100000, then the client says nothing more.
+      const src = new PassThrough();
+      const p = bridgeRequest(b.url, { method: "POST", target: "/ajax/x", headers: { "content-length": "100000" }, body: src });
+      src.write(Buffer.alloc(10, 1));
+      const r = await p;
+      src.destroy();
+      return { status: r.status, error: r.headers["x-oxedge-error"] as string | undefined, aborted: r.aborted };
+    },
+    // Two requests for body at once: the first cannot be answered yet (the client is slow).
+    first: (ev, s) => {
+      if (ev.kind === "body") s.write(Buffer.concat([encodeGetBodyChunk(8186), encodeGetBodyChunk(8186)]));
+    },
+    want: PROTOCOL("node asked for body again before it got the last"),
   },
   {
     name: "CPong during a request",
