@@ -1,12 +1,12 @@
 /**
  * Pure member selection for the bridge: a re-implementation of httpd 2.4
- * mod_proxy_balancer + mod_lbmethod_byrequests (see docs/balancer.md §2–§7).
+ * mod_proxy_balancer + mod_lbmethod_byrequests (see docs/balancer.md).
  *
  * No I/O and no timers: the clock is passed in as `now` (ms), so every
  * decision can be replayed in tests. The pool/server layer owns what "down"
  * means and reports it with markDown()/markUp().
  *
- * Deliberate differences from httpd (docs/balancer.md §6 "weak points"):
+ * Deliberate differences from httpd (docs/balancer.md, oxedge's differences):
  * - choose() never puts a member into error. httpd marks a member in error
  *   for `retry` seconds after a single 503-class failure (or a 500, or
  *   failonstatus/failontimeout); here only markDown() does, so one failed or
@@ -173,7 +173,7 @@ function fail(message: string): never {
 function checkRoute(route: unknown, what: string): string {
   if (typeof route !== "string" || route === "") fail(`${what} must be a non-empty string, got ${JSON.stringify(route)}`);
   if (route.length > MAX_ROUTE_LENGTH) fail(`${what} "${route}" is longer than ${MAX_ROUTE_LENGTH} characters`);
-  // The route is the text after the FIRST "." of the session id (httpd strchr, balancer.md §2.3),
+  // The route is the text after the FIRST "." of the session id (httpd strchr; docs/balancer.md, Route from the session id),
   // so a route containing "." can never match. ";" "," and whitespace end or split the cookie
   // value before it reaches us (and OX forbids them in com.openexchange.server.backendRoute).
   if (/[.;,\s\p{Cc}]/u.test(route)) fail(`${what} "${route}" must not contain ".", ";", ",", whitespace or control characters`);

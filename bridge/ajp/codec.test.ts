@@ -18,7 +18,7 @@ import {
   type ContainerMessage,
 } from "./response.ts";
 
-/** Hex dump lines as in ajp13.md §12: offset, hex bytes, comment. */
+/** Hex dump lines as in docs/ajp13.md, Worked examples: offset, hex bytes, comment. */
 function hex(dump: string): Buffer {
   const bytes: number[] = [];
   for (const line of dump.trim().split("\n")) {
@@ -29,7 +29,7 @@ function hex(dump: string): Buffer {
   return Buffer.from(bytes);
 }
 
-// ajp13.md §12.1, byte for byte.
+// docs/ajp13.md, Worked examples, A GET request: byte for byte.
 const GET_VECTOR = hex(`
 0000  12 34 00 bf 02 02 00 08 48 54 54 50 2f 31 2e 31
 0010  00 00 0c 2f 61 6a 61 78 2f 73 79 73 74 65 6d 00

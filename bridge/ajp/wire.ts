@@ -1,5 +1,5 @@
 /**
- * Bounds-checked primitives for AJP's data types (ajp13.md §2). Writers return
+ * Bounds-checked primitives for AJP's data types (docs/ajp13.md, Strings and other data types). Writers return
  * the next offset or -1 when the value does not fit (and pass -1 through, so a
  * chain of writes needs one check at the end), so an overflowing packet
  * is detected before anything malformed can be produced. Readers return
@@ -76,7 +76,7 @@ export class PayloadCursor {
 
 /**
  * `count` header pairs, each name either a code (0xA0nn, looked up in `names`)
- * or a string (ajp13.md §3.2, §4). Returns the flat name, value… list, or the
+ * or a string (docs/ajp13.md, Request headers and SEND_HEADERS). Returns the flat name, value… list, or the
  * reason it is malformed.
  */
 export function readHeaders(c: PayloadCursor, count: number, names: readonly string[]): string[] | string {

@@ -1,8 +1,8 @@
 /**
  * Apache httpd (Debian apache2) with mod_proxy_balancer + mod_proxy_ajp, configured like the
- * incumbent OX front end (/work/shared/fixtures/proxy_ajp.conf) but on a free loopback port
+ * incumbent OX front end (an OX installation's proxy_ajp.conf) but on a free loopback port
  * and with its own base directory under `<repo>/.tmp/`. Used as a real AJP client for the demo
- * node and as the incumbent in benchmarks. See /work/shared/docs/real-peers.md.
+ * node and as the incumbent in benchmarks. See docs/testing.md, Apache httpd.
  *
  * Every response carries `X-Served-Route` (the balancer member's route) so tests can see
  * which member answered.
