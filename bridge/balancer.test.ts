@@ -33,7 +33,7 @@ function view(b: Balancer, route: string, now = 0) {
   return v;
 }
 
-describe("byrequests arithmetic (balancer.md §7.1)", () => {
+describe("byrequests arithmetic (docs/balancer.md, byrequests arithmetic)", () => {
   it("50/50 alternates strictly, starting with the first member", () => {
     const b = createBalancer([member("OX1", 50), member("OX2", 50)], OPTS);
     expect(picks(b, 20)).toEqual(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? "OX1" : "OX2")));
@@ -121,7 +121,7 @@ describe("sticky requests", () => {
   });
 });
 
-describe("member status flags (balancer.md §4)", () => {
+describe("member status flags (docs/balancer.md, Status flags)", () => {
   it("disabled: never picked, sticky moves away, and the retry check does not clear D", () => {
     const b = createBalancer([member("A"), member("B"), member("D", 50, { status: { disabled: true } })], OPTS);
     expect(picks(b, 6)).toEqual(["A", "B", "A", "B", "A", "B"]);

@@ -1,16 +1,22 @@
 /**
  * Pure member selection for the bridge: a re-implementation of httpd 2.4
- * mod_proxy_balancer + mod_lbmethod_byrequests (see docs/balancer.md §2–§7).
+ * mod_proxy_balancer + mod_lbmethod_byrequests (see docs/balancer.md).
  *
  * No I/O and no timers: the clock is passed in as `now` (ms), so every
- * decision can be replayed in tests. The pool/server layer owns what "down"
- * means and reports it with markDown()/markUp().
+ * decision can be replayed in tests. The cluster owns what "down" means and
+ * reports it with markDown() (node unreachable) and requestFailed() /
+ * requestSucceeded() (its requests); a member comes back through its retry
+ * window, never by a probe alone (a node that answers CPing may still fail
+ * every request).
  *
- * Deliberate differences from httpd (docs/balancer.md §6 "weak points"):
+ * Deliberate differences from httpd (docs/balancer.md, oxedge's differences):
  * - choose() never puts a member into error. httpd marks a member in error
  *   for `retry` seconds after a single 503-class failure (or a 500, or
- *   failonstatus/failontimeout); here only markDown() does, so one failed or
- *   slow request does not take a node out.
+ *   failonstatus/failontimeout); here markDown() does, and requestFailed()
+ *   after `fails` in a row, so one failed or slow request does not take a
+ *   node out.
+ * - The byrequests score is bounded and starts over when a member returns
+ *   from error (see CREDIT_ROUNDS).
  * - Members already tried for a request are passed in as `exclude` instead of
  *   being found "in error" on the failover pass.
  *

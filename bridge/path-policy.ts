@@ -2,7 +2,8 @@ import { BlockList, isIP } from "node:net";
 
 /**
  * The bridge's own check of what the worker already decided (defence in
- * depth, design.md): only canonical paths under a cluster prefix pass, and the
+ * depth, docs/handoff.md, Why the bridge checks the path again): only
+ * canonical paths under a cluster prefix pass, and the
  * provisioning API only for allow-listed client addresses. It is written
  * independently of the worker's canonicaliser on purpose: it does not repair
  * anything, it refuses whatever a servlet container could read differently.

@@ -9,7 +9,6 @@ export const ERROR_STATUS = {
   forbidden: 403,
   "not-found": 404,
   "client-timeout": 408,
-  "request-too-large": 413,
   "headers-too-large": 431,
   "bad-config": 500,
   /** A bug of ours: logged with its stack, answered without it. */

@@ -5,7 +5,7 @@
  * find in a cookie, and nothing else travels in the hand-off.
  *
  * A route is the text after the first "." of the session id
- * (docs/balancer.md, Routes), so it has no "." itself; httpd caps it at 95
+ * (docs/balancer.md, Route from the session id), so it has no "." itself; httpd caps it at 95
  * bytes. Letters, digits, "_", "-" and "~" are what OX's backendRoute and
  * Tomcat's jvmRoute use, and all of them survive a cookie, a path
  * parameter and a header unquoted.

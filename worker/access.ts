@@ -2,7 +2,7 @@
  * The provisioning API (OX SOAP under /servlet/axis2) is reachable only from
  * the allow-list. Replaces httpd's `<Location /servlet/axis2/services>` block,
  * which `;x=y` path parameters bypassed because Tomcat strips them and httpd
- * did not (docs/real-peers.md). Here the rule runs on the canonical path, i.e.
+ * did not (docs/differences.md, Sessions and paths). Here the rule runs on the canonical path, i.e.
  * on exactly what Tomcat will see, so no spelling of the path gets around it.
  *
  * Matching is a plain string prefix on the decoded canonical path, like

@@ -6,7 +6,7 @@ export { MAX_ROUTE_LENGTH, routeOf } from "../common/route.ts";
  * Sticky route extraction. The worker only reads the route; which member it
  * names, and what to do if that member is down, is the bridge's business.
  *
- * Cookie rule = mod_proxy_balancer `get_cookie_param` (docs/balancer.md §2):
+ * Cookie rule = mod_proxy_balancer `get_cookie_param` (docs/balancer.md, Route from the session id):
  * name compared case-sensitively, it counts only at the start of the header or
  * after `;`, `,` or whitespace, optional whitespace, `=`, value up to the first
  * `;` or `,`, no trimming or un-quoting, first match wins.

@@ -1,7 +1,7 @@
 import { HEADER_LEN, MAGIC_TO_CONTAINER } from "./codes.ts";
 import type { DecodeResult } from "./wire.ts";
 
-/** Request-body packets carry no type byte: magic, outer length, inner length, data (ajp13.md §5). */
+/** Request-body packets carry no type byte: magic, outer length, inner length, data (docs/ajp13.md, Body packets). */
 export const BODY_PACKET_OVERHEAD = HEADER_LEN + 2;
 
 /** Largest body data one packet can carry for a packet size (8186 for 8192). */

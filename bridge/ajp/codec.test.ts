@@ -18,7 +18,7 @@ import {
   type ContainerMessage,
 } from "./response.ts";
 
-/** Hex dump lines as in ajp13.md §12: offset, hex bytes, comment. */
+/** Hex dump lines as in docs/ajp13.md, Worked examples: offset, hex bytes, comment. */
 function hex(dump: string): Buffer {
   const bytes: number[] = [];
   for (const line of dump.trim().split("\n")) {
@@ -29,7 +29,7 @@ function hex(dump: string): Buffer {
   return Buffer.from(bytes);
 }
 
-// ajp13.md §12.1, byte for byte.
+// docs/ajp13.md, Worked examples, A GET request: byte for byte.
 const GET_VECTOR = hex(`
 0000  12 34 00 bf 02 02 00 08 48 54 54 50 2f 31 2e 31
 0010  00 00 0c 2f 61 6a 61 78 2f 73 79 73 74 65 6d 00
@@ -62,7 +62,7 @@ const GET_REQUEST: ForwardRequest = {
   remotePort: "51234",
 };
 
-describe("forward request: byte-exact vector (ajp13.md §12.1)", () => {
+describe("forward request: byte-exact vector (docs/ajp13.md, Worked examples)", () => {
   it("encodes the worked GET example exactly", () => {
     expect(GET_VECTOR.length).toBe(195);
     const out = new ForwardRequestEncoder(8192).encode(GET_REQUEST);
@@ -116,6 +116,14 @@ describe("forward request: byte-exact vector (ajp13.md §12.1)", () => {
     expect(out?.readUInt16BE(2)).toBe(out!.length - 4);
   });
 
+  it("refuses a header name 0xA000 bytes long or more, which the node would read as a coded header", () => {
+    const enc = new ForwardRequestEncoder(65536);
+    expect(enc.encode({ ...GET_REQUEST, headers: ["n".repeat(0xa000 - 1), "v"] })).toBeDefined();
+    expect(enc.encode({ ...GET_REQUEST, headers: ["n".repeat(0xa000), "v"] })).toBeUndefined();
+    // A value that long is fine: only names can be codes.
+    expect(enc.encode({ ...GET_REQUEST, headers: ["x-long", "v".repeat(0xa010)] })).toBeDefined();
+  });
+
   it("fits exactly at the packet boundary and fails one byte later", () => {
     const base = encodeForwardRequestInto({ ...GET_REQUEST, headers: ["x-pad", ""] }, Buffer.alloc(8192));
     const room = 8192 - base;
@@ -124,7 +132,7 @@ describe("forward request: byte-exact vector (ajp13.md §12.1)", () => {
   });
 });
 
-describe("response packets: byte-exact vectors (ajp13.md §12.2, §12.3)", () => {
+describe("response packets: byte-exact vectors (docs/ajp13.md, Worked examples)", () => {
   const SEND_HEADERS = hex(`
 0000  41 42 00 4c 04 00 c8 00 03 32 30 30 00 00 02 a0
 0010  01 00 10 61 70 70 6c 69 63 61 74 69 6f 6e 2f 6a
@@ -164,7 +172,7 @@ describe("response packets: byte-exact vectors (ajp13.md §12.2, §12.3)", () =>
     expect(e.ok && e.value.type === "body" && e.value.data.length).toBe(0);
   });
 
-  it("body packets (§12.3): POST {\"x\":1}, the empty end packet", () => {
+  it("body packets (docs/ajp13.md, Worked examples): POST {\"x\":1}, the empty end packet", () => {
     expect(encodeBodyPacket(Buffer.from('{"x":1}')).toString("hex")).toBe("1234000900077b2278223a317d");
     expect(EMPTY_BODY_PACKET.toString("hex")).toBe("12340000");
     const full = Buffer.alloc(8192, 0xee);

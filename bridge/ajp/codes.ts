@@ -1,5 +1,5 @@
 /**
- * AJP13 code tables (shared/docs/ajp13.md §1, §3, §4). Data only: the codec
+ * AJP13 code tables (docs/ajp13.md: Packets and magic, Forward Request, Container messages). Data only: the codec
  * and the demo node read them, nothing here touches a socket.
  */
 
@@ -84,7 +84,7 @@ export const enum Attr {
   AreDone = 0xff,
 }
 
-/** The only req_attribute names Tomcat accepts without allowedRequestAttributesPattern (ajp13.md §10). */
+/** The only req_attribute names Tomcat accepts without allowedRequestAttributesPattern (docs/ajp13.md, Tomcat rules the bridge relies on). */
 export const REQ_ATTR_REMOTE_PORT = "AJP_REMOTE_PORT";
 export const REQ_ATTR_LOCAL_ADDR = "AJP_LOCAL_ADDR";
 export const REQ_ATTR_SSL_PROTOCOL = "AJP_SSL_PROTOCOL";

@@ -85,7 +85,7 @@ export interface ConnectOptions {
 }
 
 /**
- * One AJP13 connection: one request at a time, no pipelining (ajp13.md §8).
+ * One AJP13 connection: one request at a time, no pipelining (docs/ajp13.md, One request per connection).
  * The exchange is a state machine driven by the node's packets; the body is
  * pulled from the client only when the node asks for it, and the socket is
  * paused whenever the client cannot take more, so neither direction buffers
@@ -248,7 +248,7 @@ export class AjpConnection {
     this.onClose?.();
   }
 
-  /** CPing/CPong (ajp13.md §7): true if the node answered within timeoutMs. Only on an idle connection. */
+  /** CPing/CPong (docs/ajp13.md, CPing and CPong): true if the node answered within timeoutMs. Only on an idle connection. */
   cping(timeoutMs: number): Promise<boolean> {
     if (this.op || !this.isOpen) return Promise.resolve(false);
     return new Promise((resolve) => {

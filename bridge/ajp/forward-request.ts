@@ -14,7 +14,7 @@ import {
 } from "./codes.ts";
 import { bad, PayloadCursor, readHeaders, writeByte, writeHeaders, writeInt, writeString, type DecodeResult } from "./wire.ts";
 
-/** What the bridge tells a node about one request (ajp13.md §3). */
+/** What the bridge tells a node about one request (docs/ajp13.md, Forward Request). */
 export interface ForwardRequest {
   method: string;
   protocol: string;
@@ -79,7 +79,7 @@ export function encodeForwardRequestInto(req: ForwardRequest, buf: Buffer): numb
   p = writeInt(buf, p, limit, req.serverPort);
   p = writeByte(buf, p, limit, req.isSsl ? 1 : 0);
   p = writeHeaders(buf, p, limit, req.headers, REQUEST_HEADER_CODES);
-  // Attribute order as mod_proxy_ajp sends them (ajp13.md §3.3).
+  // Attribute order as mod_proxy_ajp sends them (docs/ajp13.md, Attributes).
   if (req.secret !== undefined) p = writeAttr(buf, p, limit, Attr.Secret, req.secret);
   if (req.queryString !== undefined) p = writeAttr(buf, p, limit, Attr.QueryString, req.queryString);
   if (req.route) p = writeAttr(buf, p, limit, Attr.Route, req.route);

@@ -1,7 +1,7 @@
 import { ContainerMsg, HEADER_LEN, MAGIC_TO_PROXY, RESPONSE_HEADER_CODES, RESPONSE_HEADER_NAMES } from "./codes.ts";
 import { bad, PayloadCursor, readHeaders, writeByte, writeHeaders, writeInt, writeString, type DecodeResult } from "./wire.ts";
 
-/** Messages a container sends to the proxy (ajp13.md §4). */
+/** Messages a container sends to the proxy (docs/ajp13.md, Container messages). */
 export type ContainerMessage =
   | { type: "headers"; status: number; reason: string; headers: string[] }
   | { type: "body"; data: Buffer }

@@ -9,7 +9,7 @@ export function bad<T>(reason: string): DecodeResult<T> {
   return { ok: false, reason };
 }
 /**
- * Bounds-checked primitives for AJP's data types (ajp13.md §2). Writers return
+ * Bounds-checked primitives for AJP's data types (docs/ajp13.md, Strings and other data types). Writers return
  * the next offset or -1 when the value does not fit (and pass -1 through, so a
  * chain of writes needs one check at the end), so an overflowing packet
  * is detected before anything malformed can be produced. Readers return
@@ -20,6 +20,8 @@ export function bad<T>(reason: string): DecodeResult<T> {
  */
 
 export const NULL_STRING = 0xffff;
+/** A header name given as a code: 0xA0 then the code's byte. */
+const CODED_HEADER = 0xa000;
 
 export function writeByte(buf: Buffer, pos: number, limit: number, v: number): number {
   if (pos < 0 || pos + 1 > limit) return -1;
@@ -37,7 +39,7 @@ export function writeInt(buf: Buffer, pos: number, limit: number, v: number): nu
 export function writeString(buf: Buffer, pos: number, limit: number, s: string | null | undefined): number {
   if (s === null || s === undefined) return writeInt(buf, pos, limit, NULL_STRING);
   const len = s.length;
-  // 0xFFFF means "null", and names starting 0xA0.. mean "coded header": keep real strings below both.
+  // 0xFFFF means "null" (header names have their own bound: see writeHeaders).
   if (pos < 0 || len >= NULL_STRING || pos + 3 + len > limit) return -1;
   buf[pos] = len >>> 8;
   buf[pos + 1] = len & 0xff;
@@ -86,7 +88,7 @@ export class PayloadCursor {
 
 /**
  * `count` header pairs, each name either a code (0xA0nn, looked up in `names`)
- * or a string (ajp13.md §3.2, §4). Returns the flat name, value… list, or the
+ * or a string (docs/ajp13.md, Request headers and SEND_HEADERS). Returns the flat name, value… list, or the
  * reason it is malformed.
  */
 export function readHeaders(c: PayloadCursor, count: number, names: readonly string[]): DecodeResult<string[]> {
@@ -120,7 +122,10 @@ export function writeHeaders(buf: Buffer, pos: number, limit: number, headers: r
     const name = headers[i];
     // Direct hit first: the table holds common spellings, so most names cost no toLowerCase() copy.
     const code = codes.get(name) ?? codes.get(name.toLowerCase());
-    p = code === undefined ? writeString(buf, p, limit, name) : writeInt(buf, p, limit, 0xa000 | code);
+    // A name whose length starts with byte 0xA0 would be read as a coded header: such a name
+    // (40 KiB or more, possible only with large packets) does not fit, like any too-long header.
+    if (code === undefined) p = name.length >= CODED_HEADER ? -1 : writeString(buf, p, limit, name);
+    else p = writeInt(buf, p, limit, CODED_HEADER | code);
     p = writeString(buf, p, limit, headers[i + 1]);
   }
   return p;

@@ -1,6 +1,7 @@
 /**
  * The demo node against a raw AJP client assembled from the codec: no httpd, no bridge, so
- * these run in well under a second and pin the container-side rules (ajp13.md §5, §7, §8, §10)
+ * these run in well under a second and pin the container-side rules (docs/ajp13.md:
+ * Body packets, CPing and CPong, One request per connection, Tomcat rules the bridge relies on)
  * that the bridge will rely on when it talks to the demo node.
  */
 import { createHash } from "node:crypto";

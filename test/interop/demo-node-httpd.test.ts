@@ -209,7 +209,7 @@ describe.runIf(available)("demo node behind Apache httpd (mod_proxy_ajp)", () =>
       for (let i = 0; i < 4; i++) first.push(await login());
       // Ties go to the member listed first.
       expect(first.map((l) => l.node)).toEqual(["OX1", "OX2", "OX1", "OX2"]);
-      // balancer.md §6: a sticky hit runs the same arithmetic as a pick, so three requests on an
+      // docs/balancer.md, Sticky hits: a sticky hit runs the same arithmetic as a pick, so three requests on an
       // OX1 session make OX1 "owe" three picks, and the next three new sessions go to OX2.
       for (let i = 0; i < 3; i++) {
         const r = await request(fresh.port, { path: "/ajax/session", headers: ["Cookie", `JSESSIONID=${first[0].id}`] });

@@ -7,7 +7,7 @@ import { ajpCping, patternBytes, patternSha256, startTomcatCluster, type TomcatE
 // The launcher's own checks, with AJP bytes written by hand so they do not depend on the
 // bridge's codec (which these nodes exist to test).
 
-// --- minimal AJP13 writer/reader (ajp13.md §1–§4) ---------------------------------------------
+// --- minimal AJP13 writer/reader (docs/ajp13.md, Packets and magic to Container messages) ---
 
 function ajpString(s: string): Buffer {
   const b = Buffer.from(s, "latin1");
@@ -49,7 +49,7 @@ function forwardGet(uri: string, opts: { secret?: string; query?: string; remote
   return packet(Buffer.concat(parts));
 }
 
-/** ajp13.md §12.1, byte for byte (secret "s3cr3t"). */
+/** docs/ajp13.md, Worked examples, A GET request: byte for byte (secret "s3cr3t"). */
 const DOC_EXAMPLE_12_1 = Buffer.from(
   "123400bf02020008485454502f312e3100000c2f616a61782f73797374656d00" +
     "000b3230332e302e3131332e3700000b3230332e302e3131332e3700000e6f78" +
@@ -188,7 +188,7 @@ describe.runIf(checkInteropPrereqs().ok)("Tomcat launcher (real Tomcat 10)", () 
 
   beforeAll(async () => {
     const t0 = Date.now();
-    // The secret from ajp13.md §12.1, so the document's example bytes can be replayed verbatim.
+    // The secret from docs/ajp13.md (Worked examples, A GET request), so the document's example bytes can be replayed verbatim.
     [ox1, ox2] = await startTomcatCluster(["OX1", "OX2"], { secret: "s3cr3t" });
     startupMs = Date.now() - t0;
   });
@@ -312,7 +312,7 @@ describe.runIf(checkInteropPrereqs().ok)("Tomcat launcher (real Tomcat 10)", () 
     expect(end.payload.toString("hex")).toBe("0501"); // END_RESPONSE, reuse
   });
 
-  it("accepts the ajp13.md §12.1 example bytes verbatim", async () => {
+  it("accepts the example bytes of docs/ajp13.md (Worked examples) verbatim", async () => {
     const reply = await exchange(ox2.ajpPort, DOC_EXAMPLE_12_1);
     const head = headersOf(reply);
     // Accepted (not 403): the app itself answers, and it has no /system endpoint.

@@ -2,7 +2,8 @@
  * A small AJP13 container that answers like an OX node, for the local demo stack, fast
  * integration tests and benchmarks. It serves the same endpoints as the Tomcat test app
  * (test/support/tomcat-app), picked by the last path segment under any OX prefix, and it
- * follows Tomcat's AJP rules where a proxy could tell the difference (ajp13.md §5, §7, §10):
+ * follows Tomcat's AJP rules where a proxy could tell the difference (docs/ajp13.md:
+ * Body packets, CPing and CPong, Tomcat rules the bridge relies on):
  * the first body packet arrives unasked, further ones are pulled with GET_BODY_CHUNK, a wrong
  * secret or an unknown req_attribute is a 403 followed by END_RESPONSE reuse=0 and a close.
  *
@@ -228,7 +229,7 @@ class AjpChannel {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The request body, as Tomcat reads it (ajp13.md §5)
+// The request body, as Tomcat reads it (docs/ajp13.md, Body packets)
 
 class RequestBody {
   /** The unasked first packet is still due (Content-Length > 0). */

@@ -1,5 +1,5 @@
 /**
- * Harness (a) from docs/toolchain.md: bundle worker/index.ts with esbuild in
+ * The harness of docs/testing.md, Worker tests (Miniflare): bundle worker/index.ts with esbuild in
  * memory, start Miniflare with the options wrangler derives from wrangler.toml
  * (static assets and run_worker_first included), override bindings per test.
  * dispatchFetch keeps the URL's scheme and host, so redirects are testable.

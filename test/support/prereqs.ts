@@ -10,7 +10,7 @@ import { tomcatAvailable } from "./tomcat.ts";
 
 export const APACHE_BIN = "/usr/sbin/apache2";
 export const APACHE_MODULES_DIR = "/usr/lib/apache2/modules";
-/** The modules the httpd comparison setup loads (see /work/shared/docs/real-peers.md). */
+/** The modules the httpd comparison setup loads (see docs/testing.md, Apache httpd). */
 const APACHE_MODULES = ["mod_proxy.so", "mod_proxy_ajp.so", "mod_proxy_balancer.so", "mod_lbmethod_byrequests.so", "mod_slotmem_shm.so"];
 
 export const INSTALL_HINT = [

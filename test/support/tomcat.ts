@@ -4,7 +4,7 @@
  * Each instance gets its own CATALINA_BASE under `<repo>/.tmp/`, an AJP connector (with a
  * secret, as production requires) and an HTTP connector on loopback, and serves the servlet
  * app in `test/support/tomcat-app/` (compiled on first use). See
- * /work/shared/docs/real-peers.md for why it is run this way.
+ * docs/testing.md, Tomcat 10, for why it is run this way.
  *
  * @example
  * const [ox1, ox2] = await startTomcatCluster(["OX1", "OX2"]);
