@@ -4,7 +4,7 @@ import { defineConfig } from "vitest/config";
 // Tomcat/httpd processes themselves, so they get generous hook timeouts.
 export default defineConfig({
   test: {
-    include: ["test/**/*.test.ts", "bridge/**/*.test.ts", "worker/**/*.test.ts", "common/**/*.test.ts"],
+    include: ["test/**/*.test.ts", "bridge/**/*.test.ts", "worker/**/*.test.ts", "common/**/*.test.ts", "bench/**/*.test.ts", "peers/**/*.test.ts"],
     environment: "node",
     globalSetup: ["test/support/global-setup.ts"],
     testTimeout: 60_000,

@@ -8,8 +8,8 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { atExit, waitExit } from "../test/support/exit-hooks.ts";
-import { canConnect, freePort } from "../test/support/ports.ts";
+import { atExit, waitExit } from "../peers/exit-hooks.ts";
+import { canConnect, freePort } from "../peers/ports.ts";
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const READY_TIMEOUT_MS = 20_000;

@@ -5,7 +5,7 @@
  * bridge refuses a replayed nonce), so a benchmark cannot replay one signed
  * request; it must sign each one as it is sent. autocannon's setupRequest hook
  * is synchronous and WebCrypto is not, so this is the same HMAC via
- * node:crypto. test/bench/sign-sync.test.ts holds it byte-equal to
+ * node:crypto. bench/sign-sync.test.ts holds it byte-equal to
  * common/signing.ts `sign()`, so the bridge under test runs its production
  * verification path unchanged.
  */

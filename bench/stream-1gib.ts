@@ -5,7 +5,7 @@
  * buffering one grows with the body.
  */
 import http from "node:http";
-import { PATTERN, patternSha256 } from "../test/support/pattern.ts";
+import { PATTERN, patternSha256 } from "../peers/pattern.ts";
 import { sampleRss, peakRssBytes, rssBytes } from "./proc-stats.ts";
 import { signedHeadersSync } from "./sign-sync.ts";
 

@@ -11,7 +11,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import https from "node:https";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { canConnect, freePort } from "../test/support/ports.ts";
+import { canConnect, freePort } from "../peers/ports.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const workerPort = Number(process.env.OXEDGE_PORT ?? 8787);
@@ -80,7 +80,7 @@ async function main(): Promise<void> {
   const bridgePort = await freePort();
 
   for (const n of nodes) {
-    start(n.route, ["--import", "tsx", "test/support/demo-node.ts", "--route", n.route, "--port", String(n.port)], { OXEDGE_DEMO_SECRET: n.secret });
+    start(n.route, ["--import", "tsx", "peers/demo-node.ts", "--route", n.route, "--port", String(n.port)], { OXEDGE_DEMO_SECRET: n.secret });
   }
   const config = [
     `listen = "127.0.0.1:${bridgePort}"`,

@@ -1,5 +1,4 @@
 import { HEADER_LEN, MAGIC_TO_CONTAINER } from "./codes.ts";
-import type { DecodeResult } from "./wire.ts";
 
 /** Request-body packets carry no type byte: magic, outer length, inner length, data (docs/ajp13.md, Body packets). */
 export const BODY_PACKET_OVERHEAD = HEADER_LEN + 2;
@@ -19,21 +18,4 @@ export function writeBodyPacketHeader(packet: Buffer, dataLength: number): numbe
   packet.writeUInt16BE(dataLength + 2, 2);
   packet.writeUInt16BE(dataLength, 4);
   return BODY_PACKET_OVERHEAD + dataLength;
-}
-
-/** A whole body packet in a new buffer (for tests). */
-export function encodeBodyPacket(data: Uint8Array): Buffer {
-  const b = Buffer.allocUnsafe(BODY_PACKET_OVERHEAD + data.length);
-  b.set(data, BODY_PACKET_OVERHEAD);
-  writeBodyPacketHeader(b, data.length);
-  return b;
-}
-
-/** Container side: data of a body packet payload; an empty buffer means "end of body". */
-export function decodeBodyPacket(payload: Buffer): DecodeResult<Buffer> {
-  if (payload.length === 0) return { ok: true, value: payload };
-  if (payload.length < 2) return { ok: false, reason: "truncated body packet" };
-  const len = payload.readUInt16BE(0);
-  if (len + 2 !== payload.length) return { ok: false, reason: "body packet length mismatch" };
-  return { ok: true, value: payload.subarray(2) };
 }

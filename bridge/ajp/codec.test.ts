@@ -1,22 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { decodeBodyPacket, encodeBodyPacket, maxBodyChunk, writeBodyPacketHeader } from "./body.ts";
+import { maxBodyChunk, writeBodyPacketHeader } from "./body.ts";
+import { decodeBodyPacket, encodeBodyPacket, decodeForwardRequest, encodeBodyChunk, encodeEndResponse, encodeGetBodyChunk, encodeSendHeaders } from "../../peers/ajp-container.ts";
 import { CPING_PACKET, CPONG_PACKET, EMPTY_BODY_PACKET, MAGIC_TO_CONTAINER, MAGIC_TO_PROXY, METHOD_CODES } from "./codes.ts";
-import {
-  decodeForwardRequest,
-  encodeForwardRequestInto,
-  ForwardRequestEncoder,
-  type ForwardRequest,
-} from "./forward-request.ts";
+import { encodeForwardRequestInto, ForwardRequestEncoder, type ForwardRequest } from "./forward-request.ts";
 import { PacketReader } from "./reader.ts";
-import {
-  decodeContainerMessage,
-  encodeBodyChunk,
-  encodeEndResponse,
-  encodeGetBodyChunk,
-  encodeSendHeaders,
-  type ContainerMessage,
-} from "./response.ts";
+import { decodeContainerMessage, type ContainerMessage } from "./response.ts";
 
 /** Hex dump lines as in docs/ajp13.md, Worked examples: offset, hex bytes, comment. */
 function hex(dump: string): Buffer {

@@ -3,16 +3,14 @@ import {
   HEADER_LEN,
   MAGIC_TO_CONTAINER,
   METHOD_CODES,
-  METHOD_NAMES,
   METHOD_STORED,
   ProxyMsg,
   REQ_ATTR_LOCAL_ADDR,
   REQ_ATTR_REMOTE_PORT,
   REQ_ATTR_SSL_PROTOCOL,
   REQUEST_HEADER_CODES,
-  REQUEST_HEADER_NAMES,
 } from "./codes.ts";
-import { bad, PayloadCursor, readHeaders, writeByte, writeHeaders, writeInt, writeString, type DecodeResult } from "./wire.ts";
+import { writeByte, writeHeaders, writeInt, writeString } from "./wire.ts";
 
 /** What the bridge tells a node about one request (docs/ajp13.md, Forward Request). */
 export interface ForwardRequest {
@@ -35,12 +33,6 @@ export interface ForwardRequest {
   remotePort?: string;
   localAddr?: string;
   sslProtocol?: string;
-}
-
-/** A Forward Request as a container reads it (the demo node and tests). */
-export interface DecodedForwardRequest extends ForwardRequest {
-  /** req_attribute pairs, flat, in the order received. */
-  reqAttributes: string[];
 }
 
 /**
@@ -99,78 +91,4 @@ function writeAttr(buf: Buffer, p: number, limit: number, code: number, value: s
 
 function writeReqAttr(buf: Buffer, p: number, limit: number, name: string, value: string): number {
   return writeString(buf, writeString(buf, writeByte(buf, p, limit, Attr.ReqAttribute), limit, name), limit, value);
-}
-
-
-/** Container side: parse a Forward Request payload (type byte included). Never throws. */
-export function decodeForwardRequest(payload: Buffer): DecodeResult<DecodedForwardRequest> {
-  const c = new PayloadCursor(payload);
-  if (c.byte() !== ProxyMsg.ForwardRequest) return bad("not a forward request");
-  const methodCode = c.byte();
-  if (methodCode === undefined) return bad("truncated method");
-  if (methodCode !== METHOD_STORED && !METHOD_NAMES[methodCode]) return bad(`unknown method code ${methodCode}`);
-  const protocol = c.string();
-  const uri = c.string();
-  const remoteAddr = c.string();
-  const remoteHost = c.string();
-  const serverName = c.string();
-  const serverPort = c.int();
-  const ssl = c.byte();
-  const numHeaders = c.int();
-  if (
-    !protocol ||
-    !uri ||
-    typeof remoteAddr !== "string" ||
-    remoteHost === undefined ||
-    typeof serverName !== "string" ||
-    serverPort === undefined ||
-    (ssl !== 0 && ssl !== 1) ||
-    numHeaders === undefined
-  ) {
-    return bad("malformed fixed fields");
-  }
-  const read = readHeaders(c, numHeaders, REQUEST_HEADER_NAMES);
-  if (!read.ok) return read;
-  const headers = read.value;
-  const req: DecodedForwardRequest = {
-    method: methodCode === METHOD_STORED ? "" : METHOD_NAMES[methodCode],
-    protocol,
-    uri,
-    remoteAddr,
-    remoteHost,
-    serverName,
-    serverPort,
-    isSsl: ssl === 1,
-    headers,
-    reqAttributes: [],
-  };
-  for (;;) {
-    const attr = c.byte();
-    if (attr === undefined) return bad("attributes not terminated");
-    if (attr === Attr.AreDone) break;
-    if (attr === Attr.SslKeySize) {
-      if (c.int() === undefined) return bad("truncated ssl_key_size");
-      continue;
-    }
-    if (attr === Attr.ReqAttribute) {
-      const n = c.string();
-      const v = c.string();
-      if (typeof n !== "string" || typeof v !== "string") return bad("malformed req_attribute");
-      req.reqAttributes.push(n, v);
-      if (n === REQ_ATTR_REMOTE_PORT) req.remotePort = v;
-      else if (n === REQ_ATTR_LOCAL_ADDR) req.localAddr = v;
-      else if (n === REQ_ATTR_SSL_PROTOCOL) req.sslProtocol = v;
-      continue;
-    }
-    if (attr < Attr.Context || attr > Attr.StoredMethod) return bad(`unknown attribute code ${attr}`);
-    const v = c.string();
-    if (typeof v !== "string") return bad(`malformed attribute ${attr}`);
-    if (attr === Attr.QueryString) req.queryString = v;
-    else if (attr === Attr.Route) req.route = v;
-    else if (attr === Attr.Secret) req.secret = v;
-    else if (attr === Attr.StoredMethod) req.method = v;
-  }
-  if (c.remaining !== 0) return bad("bytes after are_done");
-  if (!req.method) return bad("stored method missing");
-  return { ok: true, value: req };
 }

@@ -1,5 +1,5 @@
-import { ContainerMsg, HEADER_LEN, MAGIC_TO_PROXY, RESPONSE_HEADER_CODES, RESPONSE_HEADER_NAMES } from "./codes.ts";
-import { bad, PayloadCursor, readHeaders, writeByte, writeHeaders, writeInt, writeString, type DecodeResult } from "./wire.ts";
+import { ContainerMsg, RESPONSE_HEADER_NAMES } from "./codes.ts";
+import { bad, PayloadCursor, readHeaders, type DecodeResult } from "./wire.ts";
 
 /** Messages a container sends to the proxy (docs/ajp13.md, Container messages). */
 export type ContainerMessage =
@@ -53,57 +53,4 @@ export function decodeContainerMessage(payload: Buffer): DecodeResult<ContainerM
     default:
       return bad(`unknown message type ${type}`);
   }
-}
-
-// Container-side encoders: used by the demo node and by tests that play a container.
-
-function packet(payloadLen: number): Buffer {
-  const b = Buffer.allocUnsafe(HEADER_LEN + payloadLen);
-  b.writeUInt16BE(MAGIC_TO_PROXY, 0);
-  b.writeUInt16BE(payloadLen, 2);
-  return b;
-}
-
-/** SEND_HEADERS; undefined when the headers do not fit one packet. Known names are sent as codes. */
-export function encodeSendHeaders(
-  status: number,
-  reason: string,
-  headers: readonly string[],
-  packetSize = 8192,
-): Buffer | undefined {
-  const buf = Buffer.allocUnsafe(packetSize);
-  const limit = packetSize;
-  let p = writeInt(buf, 0, limit, MAGIC_TO_PROXY);
-  p = writeInt(buf, p, limit, 0);
-  p = writeByte(buf, p, limit, ContainerMsg.SendHeaders);
-  p = writeInt(buf, p, limit, status);
-  p = writeString(buf, p, limit, reason);
-  p = writeHeaders(buf, p, limit, headers, RESPONSE_HEADER_CODES);
-  if (p < 0) return undefined;
-  buf.writeUInt16BE(p - HEADER_LEN, 2);
-  return buf.subarray(0, p);
-}
-
-/** SEND_BODY_CHUNK with its trailing NUL. An empty chunk is Tomcat's flush signal. */
-export function encodeBodyChunk(data: Uint8Array): Buffer {
-  const b = packet(data.length + 4);
-  b[4] = ContainerMsg.SendBodyChunk;
-  b.writeUInt16BE(data.length, 5);
-  b.set(data, 7);
-  b[7 + data.length] = 0;
-  return b;
-}
-
-export function encodeEndResponse(reuse: boolean): Buffer {
-  const b = packet(2);
-  b[4] = ContainerMsg.EndResponse;
-  b[5] = reuse ? 1 : 0;
-  return b;
-}
-
-export function encodeGetBodyChunk(length: number): Buffer {
-  const b = packet(3);
-  b[4] = ContainerMsg.GetBodyChunk;
-  b.writeUInt16BE(length, 5);
-  return b;
 }

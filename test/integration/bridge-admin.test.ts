@@ -3,7 +3,7 @@
  * node before maintenance without a restart.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startDemoNode, type DemoNode } from "../support/demo-node.ts";
+import { startDemoNode, type DemoNode } from "../../peers/demo-node.ts";
 import { bridgeRequest, startTestBridge, type TestBridge } from "../support/bridge.ts";
 import { accountingAfterEach } from "../support/accounting.ts";
 import { buildConfig } from "../../bridge/config.ts";

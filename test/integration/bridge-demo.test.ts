@@ -6,7 +6,7 @@
 import net from "node:net";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startDemoNode, type DemoNode, patternSha256 } from "../support/demo-node.ts";
+import { startDemoNode, type DemoNode, patternSha256 } from "../../peers/demo-node.ts";
 import { bridgeRequest, sessionCookie, sha256, startTestBridge, type TestBridge } from "../support/bridge.ts";
 import { accountingAfterEach } from "../support/accounting.ts";
 

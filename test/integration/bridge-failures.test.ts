@@ -7,9 +7,8 @@
 import http from "node:http";
 import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import type { DecodedForwardRequest } from "../../bridge/ajp/forward-request.ts";
-import { encodeBodyChunk, encodeEndResponse, encodeSendHeaders } from "../../bridge/ajp/response.ts";
-import { startDemoNode, type DemoNode } from "../support/demo-node.ts";
+import { type DecodedForwardRequest, encodeBodyChunk, encodeEndResponse, encodeSendHeaders } from "../../peers/ajp-container.ts";
+import { startDemoNode, type DemoNode } from "../../peers/demo-node.ts";
 import { accountingAfterEach } from "../support/accounting.ts";
 import { bridgeRequest, startTestBridge, type TestBridge } from "../support/bridge.ts";
 import { startScriptedNode, type ScriptedNode } from "../support/scripted-node.ts";

@@ -4,7 +4,7 @@
  * by what reaches a node, not only by status codes.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startDemoNode, type DemoNode } from "../support/demo-node.ts";
+import { startDemoNode, type DemoNode } from "../../peers/demo-node.ts";
 import { bridgeRequest, startTestBridge, type TestBridge } from "../support/bridge.ts";
 import { startWorker, TEST_SECRET, type WorkerHandle } from "../support/miniflare.ts";
 import { accountingAfterEach } from "../support/accounting.ts";

@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { ErrorKind } from "../../common/errors.ts";
 import { CPONG_PACKET, MAGIC_TO_CONTAINER, ProxyMsg } from "../../bridge/ajp/codes.ts";
 import { PacketReader } from "../../bridge/ajp/reader.ts";
-import { encodeBodyChunk, encodeEndResponse, encodeGetBodyChunk, encodeSendHeaders } from "../../bridge/ajp/response.ts";
+import { encodeBodyChunk, encodeEndResponse, encodeGetBodyChunk, encodeSendHeaders } from "../../peers/ajp-container.ts";
 import { bridgeRequest, handoffHeaders, startTestBridge, type TestBridge } from "../support/bridge.ts";
 
 const cleanups: (() => Promise<unknown> | void)[] = [];

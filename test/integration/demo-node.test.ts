@@ -7,12 +7,12 @@
 import { createHash } from "node:crypto";
 import net from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { encodeBodyPacket } from "../../bridge/ajp/body.ts";
+import { encodeBodyPacket } from "../../peers/ajp-container.ts";
 import { CPING_PACKET, CPONG_PACKET, EMPTY_BODY_PACKET, MAGIC_TO_PROXY } from "../../bridge/ajp/codes.ts";
 import { ForwardRequestEncoder, type ForwardRequest } from "../../bridge/ajp/forward-request.ts";
 import { PacketReader } from "../../bridge/ajp/reader.ts";
 import { decodeContainerMessage, type ContainerMessage } from "../../bridge/ajp/response.ts";
-import { patternSha256, startDemoNode, type DemoNode } from "../support/demo-node.ts";
+import { patternSha256, startDemoNode, type DemoNode } from "../../peers/demo-node.ts";
 
 const SECRET = "t0p-s3cret";
 

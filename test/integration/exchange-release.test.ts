@@ -10,7 +10,7 @@ import http from "node:http";
 import net from "node:net";
 import { PassThrough } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { encodeBodyChunk } from "../../bridge/ajp/response.ts";
+import { encodeBodyChunk } from "../../peers/ajp-container.ts";
 import type { BridgeConfigInput } from "../../bridge/config.ts";
 import { accountingAfterEach, settled } from "../support/accounting.ts";
 import { bridgeRequest, handoffHeaders, startTestBridge, type BridgeResponse, type TestBridge } from "../support/bridge.ts";

@@ -10,7 +10,7 @@ import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { accountingAfterEach, settled } from "../support/accounting.ts";
 import { bridgeRequest, handoffHeaders, startTestBridge, type TestBridge } from "../support/bridge.ts";
-import { startDemoNode, type DemoNode } from "../support/demo-node.ts";
+import { startDemoNode, type DemoNode } from "../../peers/demo-node.ts";
 
 accountingAfterEach();
 

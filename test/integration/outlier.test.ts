@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { accountingAfterEach } from "../support/accounting.ts";
 import { bridgeRequest, sessionCookie, startTestBridge, type TestBridge } from "../support/bridge.ts";
-import { startDemoNode, type DemoNode } from "../support/demo-node.ts";
+import { startDemoNode, type DemoNode } from "../../peers/demo-node.ts";
 import { startScriptedNode, type ScriptedNode } from "../support/scripted-node.ts";
 
 accountingAfterEach();

@@ -5,7 +5,7 @@
 import { spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import https from "node:https";
-import { freePort } from "../support/ports.ts";
+import { freePort } from "../../peers/ports.ts";
 import { expect, it } from "vitest";
 
 function get(url: string, cookie?: string): Promise<{ status: number; body: string; setCookie: string[] }> {

@@ -6,8 +6,8 @@
 import http from "node:http";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkInteropPrereqs } from "../support/prereqs.ts";
-import { patternSha256, startTomcat, startTomcatCluster, type TomcatEcho, type TomcatNode } from "../support/tomcat.ts";
+import { checkInteropPrereqs } from "../../peers/prereqs.ts";
+import { patternSha256, startTomcat, startTomcatCluster, type TomcatEcho, type TomcatNode } from "../../peers/tomcat.ts";
 import { accountingAfterEach } from "../support/accounting.ts";
 import { bridgeRequest, sessionCookie, sha256, startTestBridge, type TestBridge } from "../support/bridge.ts";
 

@@ -3,8 +3,8 @@
  * on the node that created the session, and is moved when that node stops.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkInteropPrereqs } from "../support/prereqs.ts";
-import { startTomcatCluster, type TomcatNode } from "../support/tomcat.ts";
+import { checkInteropPrereqs } from "../../peers/prereqs.ts";
+import { startTomcatCluster, type TomcatNode } from "../../peers/tomcat.ts";
 import { startTestBridge, type TestBridge } from "../support/bridge.ts";
 import { startWorker, TEST_SECRET, type WorkerHandle } from "../support/miniflare.ts";
 import { accountingAfterEach } from "../support/accounting.ts";

@@ -6,8 +6,8 @@
 import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { patternSha256, startDemoNode, type DemoNode } from "../support/demo-node.ts";
-import { httpdAvailable, httpdUnavailableReason, startHttpd, type Httpd } from "../support/httpd.ts";
+import { patternSha256, startDemoNode, type DemoNode } from "../../peers/demo-node.ts";
+import { httpdAvailable, httpdUnavailableReason, startHttpd, type Httpd } from "../../peers/httpd.ts";
 
 const available = httpdAvailable();
 if (!available) console.warn(`skipping demo-node-httpd interop tests: ${httpdUnavailableReason()}`);

@@ -6,8 +6,8 @@
 import { randomBytes } from "node:crypto";
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkInteropPrereqs } from "../support/prereqs.ts";
-import { startTomcatCluster, type TomcatEcho, type TomcatNode } from "../support/tomcat.ts";
+import { checkInteropPrereqs } from "../../peers/prereqs.ts";
+import { startTomcatCluster, type TomcatEcho, type TomcatNode } from "../../peers/tomcat.ts";
 import { bridgeRequest, handoffHeaders, sha256, startTestBridge, type TestBridge } from "../support/bridge.ts";
 import { expectContinueRequest, startWorker, TEST_SECRET, type WorkerHandle } from "../support/miniflare.ts";
 import { accountingAfterEach } from "../support/accounting.ts";

@@ -3,8 +3,8 @@
  * node is stopped, crashes, hangs, and comes back.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkInteropPrereqs } from "../support/prereqs.ts";
-import { startTomcatCluster, type TomcatNode } from "../support/tomcat.ts";
+import { checkInteropPrereqs } from "../../peers/prereqs.ts";
+import { startTomcatCluster, type TomcatNode } from "../../peers/tomcat.ts";
 import { bridgeRequest, sessionCookie, startTestBridge, type TestBridge } from "../support/bridge.ts";
 import { accountingAfterEach } from "../support/accounting.ts";
 

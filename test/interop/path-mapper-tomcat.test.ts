@@ -27,8 +27,8 @@ import app from "../../worker/index.ts";
 import { isClusterPath } from "../../worker/paths.ts";
 import { bridgeRequest, startTestBridge, type TestBridge } from "../support/bridge.ts";
 import { TEST_SECRET } from "../support/miniflare.ts";
-import { checkInteropPrereqs } from "../support/prereqs.ts";
-import { startTomcat, type TomcatNode } from "../support/tomcat.ts";
+import { checkInteropPrereqs } from "../../peers/prereqs.ts";
+import { startTomcat, type TomcatNode } from "../../peers/tomcat.ts";
 import { accountingAfterEach } from "../support/accounting.ts";
 
 accountingAfterEach();

@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { checkInteropPrereqs } from "../support/prereqs.ts";
-import { ajpCping, patternBytes, patternSha256, startTomcatCluster, type TomcatEcho, type TomcatNode } from "../support/tomcat.ts";
+import { checkInteropPrereqs } from "../../peers/prereqs.ts";
+import { ajpCping, patternBytes, patternSha256, startTomcatCluster, type TomcatEcho, type TomcatNode } from "../../peers/tomcat.ts";
 
 // The launcher's own checks, with AJP bytes written by hand so they do not depend on the
 // bridge's codec (which these nodes exist to test).

@@ -14,16 +14,11 @@ import net from "node:net";
 import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { AjpConnection, type ResponseSink } from "../../bridge/ajp/connection.ts";
-import { encodeEndResponse, encodeGetBodyChunk, encodeSendHeaders } from "../../bridge/ajp/response.ts";
+import { encodeEndResponse, encodeGetBodyChunk, encodeSendHeaders, decodeForwardRequest } from "../../peers/ajp-container.ts";
 import { BodyReader } from "../../bridge/body-reader.ts";
 import { bridgeRequest, startTestBridge } from "../support/bridge.ts";
-import { startDemoNode } from "../support/demo-node.ts";
-import {
-  decodeForwardRequest,
-  encodeForwardRequestInto,
-  ForwardRequestEncoder,
-  type ForwardRequest,
-} from "../../bridge/ajp/forward-request.ts";
+import { startDemoNode } from "../../peers/demo-node.ts";
+import { encodeForwardRequestInto, ForwardRequestEncoder, type ForwardRequest } from "../../bridge/ajp/forward-request.ts";
 import { accountingAfterEach } from "../support/accounting.ts";
 
 accountingAfterEach();

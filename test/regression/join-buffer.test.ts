@@ -16,8 +16,8 @@ import { createHash, randomBytes } from "node:crypto";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bridgeRequest, handoffHeaders, startTestBridge, type TestBridge } from "../support/bridge.ts";
-import { patternSha256, startDemoNode, type DemoNode } from "../support/demo-node.ts";
-import { encodeBodyChunk, encodeEndResponse, encodeSendHeaders } from "../../bridge/ajp/response.ts";
+import { patternSha256, startDemoNode, type DemoNode } from "../../peers/demo-node.ts";
+import { encodeBodyChunk, encodeEndResponse, encodeSendHeaders } from "../../peers/ajp-container.ts";
 import { startScriptedNode } from "../support/scripted-node.ts";
 import { accountingAfterEach } from "../support/accounting.ts";
 

@@ -3,8 +3,8 @@
  * skip), fails the run under CI=true where a skip would hide lost coverage, and compiles the
  * Tomcat test app once before workers start so a compile error shows up once, up front.
  */
-import { checkInteropPrereqs, INSTALL_HINT } from "./prereqs.ts";
-import { ensureTomcatApp, tomcatAvailable } from "./tomcat.ts";
+import { checkInteropPrereqs, INSTALL_HINT } from "../../peers/prereqs.ts";
+import { ensureTomcatApp, tomcatAvailable } from "../../peers/tomcat.ts";
 
 function banner(lines: string[]): string {
   const width = Math.max(...lines.map((l) => l.length)) + 4;
@@ -32,7 +32,7 @@ export default async function setup(): Promise<void> {
     try {
       await ensureTomcatApp();
     } catch (err) {
-      process.stderr.write(banner(["COULD NOT COMPILE THE TOMCAT TEST APP (test/support/tomcat-app)"]) + "\n");
+      process.stderr.write(banner(["COULD NOT COMPILE THE TOMCAT TEST APP (peers/tomcat-app)"]) + "\n");
       if (ci) throw err;
       process.stderr.write(`${(err as Error).message}\n`);
     }

@@ -6,9 +6,8 @@
  */
 import net from "node:net";
 import { CPONG_PACKET, MAGIC_TO_CONTAINER, ProxyMsg } from "../../bridge/ajp/codes.ts";
-import { decodeForwardRequest, type DecodedForwardRequest } from "../../bridge/ajp/forward-request.ts";
+import { decodeForwardRequest, type DecodedForwardRequest, encodeBodyChunk, encodeEndResponse, encodeSendHeaders } from "../../peers/ajp-container.ts";
 import { PacketReader } from "../../bridge/ajp/reader.ts";
-import { encodeBodyChunk, encodeEndResponse, encodeSendHeaders } from "../../bridge/ajp/response.ts";
 
 /** What a script may send; `sock` is there for anything else (garbage, destroy). */
 export interface NodeReply {

@@ -4,7 +4,7 @@
  * without ever holding a whole download.
  */
 import { createHash } from "node:crypto";
-import { MAX_PACKET_SIZE } from "../../bridge/ajp/codes.ts";
+import { MAX_PACKET_SIZE } from "../bridge/ajp/codes.ts";
 
 /** Byte i depends only on i mod 256. */
 export const PATTERN_PERIOD = 256;

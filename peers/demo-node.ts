@@ -1,7 +1,7 @@
 /**
  * A small AJP13 container that answers like an OX node, for the local demo stack, fast
  * integration tests and benchmarks. It serves the same endpoints as the Tomcat test app
- * (test/support/tomcat-app), picked by the last path segment under any OX prefix, and it
+ * (peers/tomcat-app), picked by the last path segment under any OX prefix, and it
  * follows Tomcat's AJP rules where a proxy could tell the difference (docs/ajp13.md:
  * Body packets, CPing and CPong, Tomcat rules the bridge relies on):
  * the first body packet arrives unasked, further ones are pulled with GET_BODY_CHUNK, a wrong
@@ -12,12 +12,13 @@
  * // ... point a proxy at ajp://127.0.0.1:${ox1.port} ...
  * await ox1.close();
  *
- * CLI (for `npm start`): tsx test/support/demo-node.ts --route OX1 --port 8009 [--secret S]
+ * CLI (for `npm start`): tsx peers/demo-node.ts --route OX1 --port 8009 [--secret S]
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import net from "node:net";
 import { pathToFileURL } from "node:url";
-import { decodeBodyPacket, maxBodyChunk } from "../../bridge/ajp/body.ts";
+import { maxBodyChunk } from "../bridge/ajp/body.ts";
+import { decodeBodyPacket, decodeForwardRequest, type DecodedForwardRequest, encodeBodyChunk, encodeEndResponse, encodeGetBodyChunk, encodeSendHeaders } from "./ajp-container.ts";
 import {
   CPONG_PACKET,
   MAGIC_TO_CONTAINER,
@@ -27,12 +28,10 @@ import {
   REQ_ATTR_LOCAL_ADDR,
   REQ_ATTR_REMOTE_PORT,
   REQ_ATTR_SSL_PROTOCOL,
-} from "../../bridge/ajp/codes.ts";
-import { decodeForwardRequest, type DecodedForwardRequest } from "../../bridge/ajp/forward-request.ts";
-import { PacketReader } from "../../bridge/ajp/reader.ts";
+} from "../bridge/ajp/codes.ts";
+import { PacketReader } from "../bridge/ajp/reader.ts";
 import { PATTERN, PATTERN_PERIOD } from "./pattern.ts";
-import { encodeBodyChunk, encodeEndResponse, encodeGetBodyChunk, encodeSendHeaders } from "../../bridge/ajp/response.ts";
-import { OX_PREFIXES } from "../../common/prefixes.ts";
+import { OX_PREFIXES } from "../common/prefixes.ts";
 
 export interface DemoNode {
   route: string;
@@ -73,7 +72,7 @@ const MAX_SLOW_MS = 15 * 60_000;
 const MAX_SESSIONS = 100_000;
 
 // ---------------------------------------------------------------------------------------------
-// The download body is test/support/pattern.ts (shared with the Tomcat test app's checks).
+// The download body is peers/pattern.ts (shared with the Tomcat test app's checks).
 
 export { patternSha256 } from "./pattern.ts";
 

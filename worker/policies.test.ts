@@ -1,9 +1,9 @@
 // Unit tests of the small pure helpers behind the middleware.
 import { describe, expect, it } from "vitest";
-import { isRestricted } from "../../worker/access.ts";
-import { bridgeOrder, forwardHeaders, resetBridgeMemory } from "../../worker/handoff.ts";
-import { cachePolicy, isClusterPath, isVersioned } from "../../worker/paths.ts";
-import { httpsLocation, redirectStatus } from "../../worker/redirect.ts";
+import { isRestricted } from "./access.ts";
+import { bridgeOrder, forwardHeaders, resetBridgeMemory } from "./handoff.ts";
+import { cachePolicy, isClusterPath, isVersioned } from "./paths.ts";
+import { httpsLocation, redirectStatus } from "./redirect.ts";
 
 describe("redirect helpers", () => {
   it.each([

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_ROUTE_LENGTH, cookieValue, queryValue, routeOf, stickyRoute } from "../../worker/sticky.ts";
+import { MAX_ROUTE_LENGTH, cookieValue, queryValue, routeOf, stickyRoute } from "./sticky.ts";
 
 describe("cookieValue (mod_proxy_balancer get_cookie_param)", () => {
   it.each<[string | null, string | undefined]>([

@@ -5,8 +5,8 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { HANDOFF_HEADERS, fieldsFromHeaders, sign, verify, type HandoffFields } from "../../common/signing.ts";
-import { signedHeadersSync, signSync } from "../../bench/sign-sync.ts";
+import { HANDOFF_HEADERS, fieldsFromHeaders, sign, verify, type HandoffFields } from "../common/signing.ts";
+import { signedHeadersSync, signSync } from "./sign-sync.ts";
 
 const fieldsArb: fc.Arbitrary<HandoffFields> = fc.record({
   method: fc.constantFrom("GET", "POST", "PUT", "PROPFIND"),

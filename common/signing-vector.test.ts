@@ -11,8 +11,8 @@
  */
 import type { IncomingMessage } from "node:http";
 import { describe, expect, it } from "vitest";
-import { HandoffVerifier } from "../../bridge/handoff.ts";
-import { canonicalString, fieldsFromHeaders, fieldsToHeaders, sign, verify, type HandoffFields } from "../../common/signing.ts";
+import { HandoffVerifier } from "../bridge/handoff.ts";
+import { canonicalString, fieldsFromHeaders, fieldsToHeaders, sign, verify, type HandoffFields } from "./signing.ts";
 
 const SECRET = "oxedge-kat-secret-0123456789abcdef";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, configFor, parseConfig, type Env } from "../../worker/config.ts";
+import { ConfigError, configFor, parseConfig, type Env } from "./config.ts";
 
 const SECRET = "s".repeat(40);
 const base: Env = { BRIDGE_URLS: "https://bridge.example.net", BRIDGE_SECRET: SECRET };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { MAX_PATH_LENGTH, canonicalPath, splitRawUrl, underPrefix } from "../../worker/canonical.ts";
+import { MAX_PATH_LENGTH, canonicalPath, splitRawUrl, underPrefix } from "./canonical.ts";
 
 type Ok = { path: string; decoded?: string; session?: string };
 

@@ -3,7 +3,7 @@
  *
  * Each instance gets its own CATALINA_BASE under `<repo>/.tmp/`, an AJP connector (with a
  * secret, as production requires) and an HTTP connector on loopback, and serves the servlet
- * app in `test/support/tomcat-app/` (compiled on first use). See
+ * app in `peers/tomcat-app/` (compiled on first use). See
  * docs/testing.md, Tomcat 10, for why it is run this way.
  *
  * @example
@@ -99,9 +99,9 @@ export type TomcatClusterOptions = Omit<TomcatOptions, "route" | "secret"> & {
 };
 
 export const TOMCAT_HOME = process.env.OXEDGE_TOMCAT_HOME ?? "/usr/share/tomcat10";
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const TMP_DIR = path.join(REPO_ROOT, ".tmp");
-const APP_SRC = path.join(REPO_ROOT, "test/support/tomcat-app");
+const APP_SRC = path.join(REPO_ROOT, "peers/tomcat-app");
 const APP_CACHE = path.join(TMP_DIR, "tomcat-app");
 const SERVLET_API_JAR = path.join(TOMCAT_HOME, "lib/servlet-api.jar");
 const TOMCAT_JARS = [
@@ -247,7 +247,7 @@ function run(cmd: string, args: string[]): Promise<{ code: number; output: strin
 }
 
 // ---------------------------------------------------------------------------------------------
-// The download body is test/support/pattern.ts (the servlet serves the same bytes).
+// The download body is peers/pattern.ts (the servlet serves the same bytes).
 
 export { patternBytes, patternSha256 } from "./pattern.ts";
 
