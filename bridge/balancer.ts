@@ -139,7 +139,7 @@ export interface Balancer {
   readonly maxAttempts: number;
 }
 
-interface Member {
+interface MemberState {
   readonly route: string;
   lbfactor: number;
   lbset: number;
@@ -202,12 +202,12 @@ function applyStatus(target: Required<MemberStatus>, patch: unknown, route: stri
 }
 
 /** PROXY_WORKER_IS_USABLE: none of D, S, E. Drain is NOT part of it (sticky requests may use it). */
-function isUsable(m: Member): boolean {
+function isUsable(m: MemberState): boolean {
   return !m.status.disabled && !m.status.stopped && !m.inError;
 }
 
 /** ap_proxy_retry_worker: clear E once the retry window has passed ("we try anyway"). */
-function retryWorker(m: Member, now: number, retryMs: number): void {
+function retryWorker(m: MemberState, now: number, retryMs: number): void {
   if (!m.inError) return;
   // "Won't retry worker: stopped"
   if (m.status.stopped) return;
@@ -224,7 +224,7 @@ function retryWorker(m: Member, now: number, retryMs: number): void {
  * says nothing about now (httpd keeps it, so a member that was piling up
  * credit while failing would take every new session on its return).
  */
-function leaveError(m: Member): void {
+function leaveError(m: MemberState): void {
   m.inError = false;
   m.lbstatus = 0;
   m.failStreak = 0;
@@ -249,8 +249,8 @@ export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Ba
   const nofailover = !!opts.nofailover;
   const forceRecovery = !!opts.forceRecovery;
 
-  const list: Member[] = [];
-  const byRoute = new Map<string, Member>();
+  const list: MemberState[] = [];
+  const byRoute = new Map<string, MemberState>();
   const dup = duplicateRoute(members.map((m) => m?.route));
   if (dup >= 0) fail(`duplicate route "${members[dup].route}"`);
   for (const spec of members) {
@@ -259,7 +259,7 @@ export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Ba
       disabled: false, stopped: false, drain: false, hotStandby: false, hotSpare: false, ignoreErrors: false,
     };
     applyStatus(status, spec.status, route);
-    const m: Member = {
+    const m: MemberState = {
       route,
       lbfactor: toLbfactor(spec.loadfactor, route),
       lbset: checkLbset(spec.lbset, route),
@@ -286,7 +286,7 @@ export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Ba
     for (const m of list) creditLimit += CREDIT_ROUNDS * m.lbfactor;
   };
   setCreditLimit();
-  function credit(m: Member, delta: number): void {
+  function credit(m: MemberState, delta: number): void {
     const v = m.lbstatus + delta;
     m.lbstatus = v > creditLimit ? creditLimit : v < -creditLimit ? -creditLimit : v;
   }
@@ -298,7 +298,7 @@ export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Ba
     return redirect;
   }
 
-  function get(route: string): Member {
+  function get(route: string): MemberState {
     const m = byRoute.get(route);
     if (!m) fail(`unknown route "${route}"`);
     return m;
@@ -327,7 +327,7 @@ export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Ba
    * (enforced above) that is a plain lookup. `recursion` starts at 1 and a redirect is followed
    * only while recursion < member count, which bounds redirect cycles like httpd does.
    */
-  function findRouteMember(route: string, recursion: number, now: number, exclude: ReadonlySet<string>): Member | undefined {
+  function findRouteMember(route: string, recursion: number, now: number, exclude: ReadonlySet<string>): MemberState | undefined {
     const m = byRoute.get(route);
     if (!m) return undefined;
     if (!exclude.has(m.route)) {
@@ -346,10 +346,10 @@ export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Ba
    * each candidate offered gets lbstatus += lbfactor, the highest lbstatus wins with a strict
    * '>' (ties go to the earlier member), and the winner pays the total offered.
    */
-  function getBest(now: number, exclude: ReadonlySet<string>): Member | undefined {
-    let best: Member | undefined;
+  function getBest(now: number, exclude: ReadonlySet<string>): MemberState | undefined {
+    let best: MemberState | undefined;
     let total = 0;
-    const offer = (m: Member): void => {
+    const offer = (m: MemberState): void => {
       credit(m, m.lbfactor);
       total += m.lbfactor;
       if (!best || m.lbstatus > best.lbstatus) best = m;
@@ -359,8 +359,8 @@ export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Ba
 
     for (let lbset = 0; !best && lbset <= maxLbset; lbset++) {
       let unusable = 0;
-      const spares: Member[] = [];
-      const standbys: Member[] = [];
+      const spares: MemberState[] = [];
+      const standbys: MemberState[] = [];
       for (const m of list) {
         if (m.lbset !== lbset) continue;
         // A draining member that is neither spare nor standby counts as unusable, so a spare

@@ -84,7 +84,7 @@ export class Cluster {
           return result;
         }
         if (o.error.kind === "connect-failed" && !o.requestSent) {
-          this.markDown(member, o.error.message);
+          this.memberDown(member, o.error.message);
           tried.add(choice.route);
           last = result;
           if (control.aborted) break;
@@ -107,7 +107,7 @@ export class Cluster {
     return `${m.config.host}:${m.config.port}`;
   }
 
-  private markDown(member: Member, why: string): void {
+  private memberDown(member: Member, why: string): void {
     this.balancer.markDown(member.config.route, this.now());
     this.log("warn", "member down", { route: member.config.route, address: this.address(member), why, retry_s: this.config.balancer.retryMs / 1000 });
   }
@@ -125,7 +125,7 @@ export class Cluster {
         if (view.status.stopped || view.status.disabled) return;
         const m = this.members.get(view.route)!;
         const why = await m.transport.probe(timeout);
-        if (why !== undefined && !view.status.ignoreErrors) this.markDown(m, `health check: ${why}`);
+        if (why !== undefined && !view.status.ignoreErrors) this.memberDown(m, `health check: ${why}`);
       }),
     );
   }

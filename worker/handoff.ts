@@ -86,7 +86,7 @@ export function bridgeOrder(bridges: readonly string[], now: number): string[] {
   return [...fresh, ...marked];
 }
 
-function markDown(bridge: string, cfg: Config): void {
+function skipBridge(bridge: string, cfg: Config): void {
   skipUntil.set(bridge, Date.now() + cfg.bridgeRetrySkipSeconds * 1000);
 }
 
@@ -164,14 +164,14 @@ export async function handoff(c: Context<AppEnv>): Promise<Response> {
       res = await fetch(target.toString(), init);
     } catch (e) {
       lastProblem = `${bridge}: ${e instanceof Error ? e.message : String(e)}`;
-      markDown(bridge, cfg);
+      skipBridge(bridge, cfg);
       if (hasBody) break;
       continue;
     }
     if (EDGE_UNREACHABLE_STATUSES.has(res.status) && !res.headers.has(HANDOFF_HEADERS.servedBy)) {
       lastProblem = `${bridge}: edge answered ${res.status}`;
       await res.body?.cancel();
-      markDown(bridge, cfg);
+      skipBridge(bridge, cfg);
       if (hasBody) break;
       continue;
     }
