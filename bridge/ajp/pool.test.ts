@@ -11,6 +11,8 @@ import { CPONG_PACKET, MAGIC_TO_CONTAINER, ProxyMsg } from "./codes.ts";
 import type { AjpConnection } from "./connection.ts";
 import { NodePool, type PoolOptions } from "./pool.ts";
 import { PacketReader } from "./reader.ts";
+import { until } from "../../test/support/wait.ts";
+import { freePort as closedPort } from "../../peers/ports.ts";
 
 interface FakeNode {
   port: number;
@@ -67,15 +69,6 @@ async function fakeNode(): Promise<FakeNode> {
   return node;
 }
 
-/** A port nothing listens on (connect is refused). */
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
 /** A clock the test moves by hand. */
 function manualClock(start = 1_000_000): { now: () => number; advance(ms: number): void } {
   let t = start;
@@ -98,15 +91,6 @@ function pool(port: number, o: Partial<PoolOptions> = {}): NodePool {
   });
   cleanups.push(() => p.close());
   return p;
-}
-
-async function until(cond: () => boolean, ms = 3000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return cond();
 }
 
 /** busy + idle === open, and once sockets have closed, the node holds exactly the pool's open connections. */

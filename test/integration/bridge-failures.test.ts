@@ -12,6 +12,8 @@ import { startDemoNode, type DemoNode } from "../../peers/demo-node.ts";
 import { accountingAfterEach } from "../support/accounting.ts";
 import { bridgeRequest, startTestBridge, type TestBridge } from "../support/bridge.ts";
 import { startScriptedNode, type ScriptedNode } from "../support/scripted-node.ts";
+import { until } from "../support/wait.ts";
+import { freePort as closedPort } from "../../peers/ports.ts";
 
 const cleanups: (() => Promise<unknown> | void)[] = [];
 afterEach(async () => {
@@ -37,23 +39,6 @@ async function scriptedNode(script: (sock: net.Socket, req: DecodedForwardReques
   const n = await startScriptedNode((r, req) => script(r.sock, req));
   cleanups.push(() => n.close());
   return n;
-}
-
-async function closedPort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
-
-async function until(cond: () => boolean, ms = 3000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return cond();
 }
 
 describe("slow node", () => {

@@ -15,6 +15,7 @@ import { CPONG_PACKET, MAGIC_TO_CONTAINER, ProxyMsg } from "../../bridge/ajp/cod
 import { PacketReader } from "../../bridge/ajp/reader.ts";
 import { encodeBodyChunk, encodeEndResponse, encodeGetBodyChunk, encodeSendHeaders } from "../../peers/ajp-container.ts";
 import { bridgeRequest, handoffHeaders, startTestBridge, type TestBridge } from "../support/bridge.ts";
+import { until } from "../support/wait.ts";
 
 const cleanups: (() => Promise<unknown> | void)[] = [];
 afterEach(async () => {
@@ -98,15 +99,6 @@ async function bridgeFor(port: number): Promise<TestBridge> {
   const b = await startTestBridge([{ route: "OX1", port, timeout: 5 }], { balancer: { healthcheck: 0 } });
   cleanups.push(() => b.close());
   return b;
-}
-
-async function until(cond: () => boolean, ms = 3000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return cond();
 }
 
 function poolOf(b: TestBridge) {

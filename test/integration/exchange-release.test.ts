@@ -7,7 +7,6 @@
  * shows up as a number here, not only as a later 503.
  */
 import http from "node:http";
-import net from "node:net";
 import { PassThrough } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { encodeBodyChunk } from "../../peers/ajp-container.ts";
@@ -15,6 +14,8 @@ import type { BridgeConfigInput } from "../../bridge/config.ts";
 import { accountingAfterEach, settled } from "../support/accounting.ts";
 import { bridgeRequest, handoffHeaders, startTestBridge, type BridgeResponse, type TestBridge } from "../support/bridge.ts";
 import { startScriptedNode, type NodeReply, type ScriptedNode } from "../support/scripted-node.ts";
+import { until } from "../support/wait.ts";
+import { freePort } from "../../peers/ports.ts";
 
 accountingAfterEach();
 
@@ -215,10 +216,6 @@ const cases: Case[] = [
   { name: "a normal request (200)", run: async (b) => seen(await bridgeRequest(b.url, { target: "/ajax/ok" })), expect: 200 },
 ];
 
-async function until(cond: () => boolean, ms = 3000): Promise<void> {
-  for (const end = Date.now() + ms; !cond() && Date.now() < end; ) await sleep(10);
-}
-
 describe("every way out of an exchange releases its connection", () => {
   it.each(cases)("$name", async (c) => {
     const b = await bridgeWith(c.member, c.extra);
@@ -289,10 +286,7 @@ describe("a Content-Length overrun stops the node at once", () => {
 
 describe("no leak when the node never accepts", () => {
   it("connect-failed leaves nothing open or busy", async () => {
-    const s = net.createServer();
-    await new Promise<void>((r) => s.listen(0, "127.0.0.1", r));
-    const port = (s.address() as net.AddressInfo).port;
-    await new Promise<void>((r) => s.close(() => r()));
+    const port = await freePort();
     const b = await startTestBridge([{ route: "OX1", port }], { balancer: { healthcheck: 0 } });
     bridges.push(b);
     for (let i = 0; i < 3; i++) expect((await bridgeRequest(b.url, { target: "/ajax/ok" })).status).toBe(503);

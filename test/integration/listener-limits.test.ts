@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { accountingAfterEach, settled } from "../support/accounting.ts";
 import { bridgeRequest, handoffHeaders, startTestBridge, type TestBridge } from "../support/bridge.ts";
 import { startDemoNode, type DemoNode } from "../../peers/demo-node.ts";
+import { until } from "../support/wait.ts";
 
 accountingAfterEach();
 
@@ -38,11 +39,6 @@ function rawConnect(url: string, hello: string): Promise<RawConn> {
       resolve(c);
     });
   });
-}
-
-async function until(cond: () => boolean, ms: number): Promise<boolean> {
-  for (const end = Date.now() + ms; !cond() && Date.now() < end; ) await sleep(20);
-  return cond();
 }
 
 describe("half-open connections and the connection cap", () => {

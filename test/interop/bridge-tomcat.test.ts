@@ -10,17 +10,9 @@ import { checkInteropPrereqs } from "../../peers/prereqs.ts";
 import { patternSha256, startTomcat, startTomcatCluster, type TomcatEcho, type TomcatNode } from "../../peers/tomcat.ts";
 import { accountingAfterEach } from "../support/accounting.ts";
 import { bridgeRequest, sessionCookie, sha256, startTestBridge, type TestBridge } from "../support/bridge.ts";
+import { until } from "../support/wait.ts";
 
 const prereqs = checkInteropPrereqs();
-
-async function until(cond: () => boolean | Promise<boolean>, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await cond()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return cond();
-}
 
 accountingAfterEach();
 

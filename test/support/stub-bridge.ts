@@ -121,11 +121,5 @@ export async function startStubBridge(opts: StubOptions): Promise<StubBridge> {
   };
 }
 
-/** A port nothing listens on (bound, then released). */
-export async function closedPort(): Promise<number> {
-  const s = http.createServer();
-  await new Promise<void>((resolve) => s.listen(0, "127.0.0.1", resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return port;
-}
+/** A port nothing listens on (reported free, never handed out twice). */
+export { freePort as closedPort } from "../../peers/ports.ts";
