@@ -165,6 +165,9 @@ interface MemberState {
  */
 const CREDIT_ROUNDS = 10;
 
+/** choose() without members to exclude (most requests): no Set per call. */
+const NONE: ReadonlySet<string> = new Set();
+
 function fail(message: string): never {
   throw new Error(`balancer: ${message}`);
 }
@@ -393,7 +396,7 @@ export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Ba
     return best;
   }
 
-  function choose(requestedRoute: string, now: number, exclude: ReadonlySet<string> = new Set()): Choice {
+  function choose(requestedRoute: string, now: number, exclude: ReadonlySet<string> = NONE): Choice {
     forceRecoveryIfAllInError(now);
 
     if (requestedRoute !== "") {

@@ -10,13 +10,6 @@ export interface Member {
   transport: Transport;
 }
 
-export type ExchangeResult = ExchangeOutcome & {
-  /** The member that ran (or last tried) the exchange; "" if none could be chosen. */
-  route: string;
-  /** The route the client asked for was not the one that serves it (session moved or new). */
-  routeChanged: boolean;
-};
-
 /** Failures that say something about the node, counted towards `fails`. */
 const NODE_SIDE: ReadonlySet<ErrorKind> = new Set(["backend-protocol", "backend-aborted", "backend-timeout"]);
 
@@ -61,46 +54,54 @@ export class Cluster {
   /**
    * Run one request on the member for this route (or the balancer's
    * choice), failing over while nodes turn out to be down before anything
-   * was sent, and tell the balancer how it went. Never rejects.
+   * was sent, and tell the balancer how it went. Never rejects; the member
+   * that ran it is control.route.
    */
-  async exchange(route: string, req: ProxyRequest, sink: ResponseSink, control: ExchangeControl): Promise<ExchangeResult> {
-    const tried = new Set<string>();
-    let last: ExchangeResult | undefined;
-    let why = "no member could take the request";
-    const deadline = req.deadlineMs > 0 ? setTimeout(() => control.abort(new OxError("backend-timeout", `exchange not complete within ${req.deadlineMs} ms`)), req.deadlineMs) : undefined;
+  exchange(route: string, req: ProxyRequest, sink: ResponseSink, control: ExchangeControl): Promise<ExchangeOutcome> {
+    return req.deadlineMs > 0 ? this.withDeadline(route, req, sink, control) : this.attempt(route, req, sink, control);
+  }
+
+  private async withDeadline(route: string, req: ProxyRequest, sink: ResponseSink, control: ExchangeControl): Promise<ExchangeOutcome> {
+    const timer = setTimeout(() => control.abort(new OxError("backend-timeout", `exchange not complete within ${req.deadlineMs} ms`)), req.deadlineMs);
     try {
-      for (let attempt = 0; attempt <= this.balancer.maxAttempts; attempt++) {
-        const choice = this.balancer.choose(route, this.now(), tried);
-        if (!choice.ok) {
-          why = choice.reason;
-          break;
-        }
-        const member = this.members.get(choice.route)!;
-        control.route = choice.route;
-        const o = await member.transport.exchange(req, sink, control);
-        const result = { ...o, route: choice.route, routeChanged: choice.routeChanged };
-        if (o.ok) {
-          this.balancer.requestSucceeded(choice.route);
-          return result;
-        }
-        if (o.error.kind === "connect-failed" && !o.requestSent) {
-          this.memberDown(member, o.error.message);
-          tried.add(choice.route);
-          last = result;
-          if (control.aborted) break;
-          continue;
-        }
-        if (NODE_SIDE.has(o.error.kind) && this.balancer.requestFailed(choice.route, this.now())) {
-          this.log("warn", "member down", { route: choice.route, address: this.address(member), why: `${this.config.balancer.fails} requests in a row failed, the last with ${o.error.kind}: ${o.error.message}`, retry_s: this.config.balancer.retryMs / 1000 });
-        }
-        return result;
-      }
+      return await this.attempt(route, req, sink, control);
     } finally {
-      if (deadline) clearTimeout(deadline);
+      clearTimeout(timer);
     }
-    if (last) return last;
-    const error = control.aborted ?? new OxError("no-member", why, { retryAfter: 5 });
-    return { ok: false, error, requestSent: false, responseStarted: false, route: "", routeChanged: true };
+  }
+
+  /**
+   * Kept free of try/finally and of allocations on the way to the first
+   * member: this runs for every request, and an async function of that
+   * shape cost ~7 % of a small GET's instructions (measured with callgrind).
+   */
+  private async attempt(route: string, req: ProxyRequest, sink: ResponseSink, control: ExchangeControl): Promise<ExchangeOutcome> {
+    let tried: Set<string> | undefined;
+    let last: ExchangeOutcome | undefined;
+    for (let attempt = 0; attempt <= this.balancer.maxAttempts; attempt++) {
+      const choice = this.balancer.choose(route, this.now(), tried);
+      if (!choice.ok) return last ?? { ok: false, error: control.aborted ?? new OxError("no-member", choice.reason, { retryAfter: 5 }), requestSent: false, responseStarted: false };
+      const member = this.members.get(choice.route)!;
+      control.route = choice.route;
+      control.routeChanged = choice.routeChanged;
+      const o = await member.transport.exchange(req, sink, control);
+      if (o.ok) {
+        this.balancer.requestSucceeded(choice.route);
+        return o;
+      }
+      if (o.error.kind === "connect-failed" && !o.requestSent) {
+        this.memberDown(member, o.error.message);
+        (tried ??= new Set()).add(choice.route);
+        last = o;
+        if (control.aborted) return o;
+        continue;
+      }
+      if (NODE_SIDE.has(o.error.kind) && this.balancer.requestFailed(choice.route, this.now())) {
+        this.log("warn", "member down", { route: choice.route, address: this.address(member), why: `${this.config.balancer.fails} requests in a row failed, the last with ${o.error.kind}: ${o.error.message}`, retry_s: this.config.balancer.retryMs / 1000 });
+      }
+      return o;
+    }
+    return last ?? { ok: false, error: control.aborted ?? new OxError("no-member", "no member could take the request", { retryAfter: 5 }), requestSent: false, responseStarted: false };
   }
 
   private address(m: Member): string {

@@ -39,8 +39,10 @@ export interface ProxyRequest {
  */
 export class ExchangeControl {
   aborted: OxError | undefined;
-  /** The member the exchange runs on (set by the cluster before each attempt). */
+  /** The member the exchange runs on (set by the cluster before each attempt; "" = none chosen). */
   route = "";
+  /** That member is not the one the client's route named (session moved or new). */
+  routeChanged = false;
   private handler: ((err: OxError) => void) | undefined;
 
   abort(err: OxError): void {

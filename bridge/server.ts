@@ -150,7 +150,7 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
     } finally {
       res.off("close", onClientGone);
     }
-    const logFields = { method: req.method, path, route: r.route || undefined, requested_route: f.route || undefined, route_changed: (r.ok && r.routeChanged) || undefined, ms: Date.now() - started, request_id: requestId };
+    const logFields = { method: req.method, path, route: control.route || undefined, requested_route: f.route || undefined, route_changed: (r.ok && control.routeChanged) || undefined, ms: Date.now() - started, request_id: requestId };
     if (r.ok) {
       const short = sink.short;
       if (short) {
