@@ -21,6 +21,8 @@ const build = `
   import("esbuild").then((esbuild) => esbuild.build({
     entryPoints: [${JSON.stringify(entry)}], outfile: ${JSON.stringify(outfile)},
     bundle: true, platform: "node", format: "esm", target: "node20", logLevel: "error",
+    // Bundled CommonJS packages (undici) require node's own modules; an ES module has no require.
+    banner: { js: 'import { createRequire as oxedgeCreateRequire } from "node:module"; const require = oxedgeCreateRequire(import.meta.url);' },
   })).then(() => process.exit(0), (e) => { console.error(e.message); process.exit(e.code === "ERR_MODULE_NOT_FOUND" ? 3 : 1); });
 `;
 const r = spawnSync(process.execPath, ["--input-type=module", "-e", build], { cwd: fileURLToPath(new URL("..", import.meta.url)), stdio: ["ignore", "inherit", "inherit"] });

@@ -191,6 +191,29 @@ export class BodyReader {
     return filled;
   }
 
+  /**
+   * The body as the client's own chunks, for a transport that writes a
+   * stream (HTTP members): no copy, and the next chunk is read only when
+   * the consumer asks for it, so the client is held back as far as the node
+   * is. Throws like copyInto when the client fails or breaks a limit.
+   */
+  async *chunks(): AsyncGenerator<Buffer, void, undefined> {
+    for (;;) {
+      if (this.failure instanceof OxError) throw this.failure;
+      const c = this.queue.shift();
+      if (c !== undefined) {
+        this.queued -= c.length;
+        this.taken += c.length;
+        if (this.queued < this.highWater && !this.ended) this.resume();
+        yield c;
+        continue;
+      }
+      if (this.failure) throw this.failure;
+      if (this.ended) return;
+      await this.whenReadable();
+    }
+  }
+
   /** Stop reading (the node will not ask for the rest). */
   detach(): void {
     this.disarm();

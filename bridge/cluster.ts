@@ -1,7 +1,7 @@
 import { OxError, type ErrorKind } from "../common/errors.ts";
-import { AjpTransport } from "./transport/ajp.ts";
+import { transportFor } from "./transport/index.ts";
 import { createBalancer, type Balancer, type MemberView } from "./balancer.ts";
-import type { BridgeConfig, MemberConfig } from "./config.ts";
+import type { BridgeConfig, MemberConfig, MemberKind } from "./config.ts";
 import type { ExchangeControl, ExchangeOutcome, ProxyRequest, ResponseSink, Transport, TransportStats } from "./exchange.ts";
 import type { Logger } from "./log.ts";
 
@@ -32,8 +32,7 @@ export class Cluster {
     private readonly now: () => number = Date.now,
   ) {
     for (const m of config.members) {
-      const transport = new AjpTransport({ ...m.pool, route: m.route, secret: m.secret, timeoutMs: m.timeoutMs });
-      this.members.set(m.route, { config: m, transport });
+      this.members.set(m.route, { config: m, transport: transportFor(m) });
     }
     this.balancer = createBalancer(
       config.members.map((m) => m.spec),
@@ -132,12 +131,12 @@ export class Cluster {
   }
 
   /** For the status page and tests. */
-  status(): { members: (MemberView & { address: string; pool: TransportStats })[] } {
+  status(): { members: (MemberView & { address: string; kind: MemberKind; pool: TransportStats })[] } {
     const views = this.balancer.snapshot(this.now());
     return {
       members: views.map((v) => {
         const m = this.members.get(v.route)!;
-        return { ...v, address: this.address(m), pool: m.transport.stats() };
+        return { ...v, address: this.address(m), kind: m.config.kind, pool: m.transport.stats() };
       }),
     };
   }

@@ -24,7 +24,8 @@ import { OX_PREFIXES } from "../common/prefixes.ts";
  */
 
 const seconds = (max: number) => z.number().check(z.gte(0), z.lte(max));
-const hostPortPattern = z.regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, 'expected "host:port", e.g. "10.20.30.213:8009" or "[::1]:8009"');
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+const hostPortPattern = z.regex(HOST_PORT, 'expected "host:port", e.g. "10.20.30.213:8009" or "[::1]:8009"');
 const portIn = (lo: number) =>
   z.refine((v: unknown) => {
     const s = String(v);
@@ -33,8 +34,21 @@ const portIn = (lo: number) =>
   }, `port must be ${lo}..65535`);
 /** Where to listen: port 0 = any free one. */
 const hostPort = z.string().check(hostPortPattern, portIn(0));
-/** A node to connect to. */
-const nodeAddress = z.string().check(hostPortPattern, portIn(1));
+/** A node: `ajp://host:port`, `http://host:port`, or plain `host:port` (AJP, as configs before HTTP members). */
+const nodeAddress = z.string().check(
+  z.refine(
+    (v: unknown) => HOST_PORT.test(String(v).replace(/^(ajp|http):\/\//, "")),
+    'expected "ajp://host:port", "http://host:port" or "host:port" (AJP), e.g. "http://10.20.30.213:8009"',
+  ),
+  portIn(1),
+);
+export type MemberKind = "ajp" | "http";
+/** Options that only an AJP member has; on an HTTP member they would silently mean nothing. */
+const AJP_ONLY = ["secret_env", "ping", "packet_size", "smax"] as const;
+/** Options that only an HTTP member has. */
+const HTTP_ONLY = ["probe", "probe_timeout"] as const;
+const probeSpec = z.string().check(z.regex(/^(GET|HEAD|OPTIONS) \/[^\s]*$/, 'expected "METHOD /path" with GET, HEAD or OPTIONS, e.g. "GET /"'));
+
 /** An address or a CIDR block, IPv4 or IPv6, as BlockList takes them. */
 const ipOrCidr = z.string().check(
   z.refine((v) => {
@@ -66,45 +80,57 @@ const memberSchema = z.pipe(
     redirect: z.optional(routeSchema),
     /** AJP secret (Tomcat's connector `secret`), taken from this environment variable. */
     secret_env: z.optional(envName),
-    /** Reply timeout: longest wait for the next packet from the node. */
+    /** Reply timeout: longest wait for the next packet (AJP) or the headers and each body read (HTTP). */
     timeout: z._default(seconds(86_400), 100),
     connectiontimeout: z._default(seconds(600), 5),
     /** Idle connections older than this are closed (keep below the node's keep-alive). */
     ttl: z._default(seconds(86_400), 60),
-    /** Idle connections kept regardless of ttl. */
-    smax: z._default(intIn(0, 10_000), 0),
+    /** Idle AJP connections kept regardless of ttl. */
+    smax: z.optional(intIn(0, 10_000)),
     /** Hard cap of connections to this node. */
     max: z._default(intIn(1, 10_000), 64),
-    /** CPing timeout before each reuse of a pooled connection; 0 = off (Apache's `ping`). */
-    ping: z._default(seconds(60), 0),
+    /** CPing timeout before each reuse of a pooled AJP connection; 0 = off (Apache's `ping`). */
+    ping: z.optional(seconds(60)),
     /** How long a request may wait for a free connection when all `max` are busy. */
     acquire: z._default(seconds(600), 5),
     /** How many requests may wait for a connection at once; beyond that 503 at once. */
     queue: z._default(intIn(0, 100_000), 256),
-    packet_size: z._default(intIn(MIN_PACKET_SIZE, MAX_PACKET_SIZE), 8192),
+    packet_size: z.optional(intIn(MIN_PACKET_SIZE, MAX_PACKET_SIZE)),
+    /** HTTP members: the health request (instead of CPing), e.g. "GET /healthcheck". */
+    probe: z.optional(probeSpec),
+    /** HTTP members: seconds the health request may take. */
+    probe_timeout: z.optional(z.number().check(z.gt(0), z.lte(60))),
   }),
-  z.transform((m) => {
+  z.transform((m, ctx) => {
+    const kind: MemberKind = m.address.startsWith("http://") ? "http" : "ajp";
+    for (const key of kind === "http" ? AJP_ONLY : HTTP_ONLY) {
+      if (m[key] !== undefined) ctx.issues.push({ code: "custom", path: [key], input: m[key], message: `only ${kind === "http" ? "AJP" : "HTTP"} members have ${key} (this member's address is ${kind})` });
+    }
     const { host, port } = splitHostPort(m.address);
+    const packetSize = m.packet_size ?? 8192;
+    const [probeMethod, probePath] = (m.probe ?? "GET /").split(" ");
     return {
       route: m.route,
+      kind,
       host,
       port,
       secretEnv: m.secret_env,
       spec: { route: m.route, loadfactor: m.loadfactor, lbset: m.lbset, status: m.status, redirect: m.redirect } satisfies MemberSpec,
       timeoutMs: m.timeout * 1000,
-      packetSize: m.packet_size,
+      packetSize,
       pool: {
         host,
         port,
-        packetSize: m.packet_size,
+        packetSize,
         max: m.max,
-        smax: m.smax,
+        smax: m.smax ?? 0,
         ttlMs: m.ttl * 1000,
         connectTimeoutMs: m.connectiontimeout * 1000,
-        pingMs: m.ping * 1000,
+        pingMs: (m.ping ?? 0) * 1000,
         acquireMs: m.acquire * 1000,
         queue: m.queue,
       } satisfies PoolOptions,
+      probe: { method: probeMethod, path: probePath, timeoutMs: (m.probe_timeout ?? 2) * 1000 },
     };
   }),
 );
@@ -208,7 +234,8 @@ export { ConfigError };
 
 const INVALID = "invalid bridge config";
 
-function splitHostPort(s: string): { host: string; port: number } {
+function splitHostPort(address: string): { host: string; port: number } {
+  const s = address.replace(/^(ajp|http):\/\//, "");
   const i = s.lastIndexOf(":");
   const host = s.slice(0, i).replace(/^\[(.*)\]$/, "$1");
   return { host, port: Number(s.slice(i + 1)) };

@@ -13,15 +13,19 @@ import { HttpSink } from "./http-sink.ts";
 import { burstLogger, createLogger, type LogFields, type Logger } from "./log.ts";
 import { PathPolicy, underPrefix } from "./path-policy.ts";
 
-/** The request headers a node sees: the client's, minus hop-by-hop and hand-off fields, with Host as the client saw it. */
-export function nodeHeaders(raw: readonly string[], host: string, connection: Set<string> | undefined): string[] {
-  const out: string[] = ["Host", host];
+/** The request headers a node sees: the client's, minus hop-by-hop, hand-off and forwarding fields, with Host as the client saw it. */
+export function nodeHeaders(raw: readonly string[], f: HandoffFields, serverPort: number, connection: Set<string> | undefined): string[] {
+  const out: string[] = ["Host", f.host];
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const lower = raw[i].toLowerCase();
     // Expect was answered here (Node sends the 100): passed on, the node would answer it again.
-    if (lower === "host" || lower === "expect" || HOP_BY_HOP.has(lower) || lower.startsWith("x-oxedge-") || connection?.has(lower)) continue;
+    // X-Forwarded-* are rebuilt below from the signed fields.
+    if (lower === "host" || lower === "expect" || HOP_BY_HOP.has(lower) || lower.startsWith("x-oxedge-") || lower.startsWith("x-forwarded-") || connection?.has(lower)) continue;
     out.push(raw[i], raw[i + 1]);
   }
+  // What OX reads behind a proxy (considerXForwards, knownProxies), from what the edge signed;
+  // over AJP the protocol carries these too, over HTTP only headers can.
+  out.push("X-Forwarded-For", f.clientIp, "X-Forwarded-Proto", f.proto, "X-Forwarded-Host", f.host, "X-Forwarded-Port", String(serverPort));
   return out;
 }
 
@@ -121,7 +125,7 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
     const hasBody = contentLength === null || contentLength > 0;
     const body = hasBody ? new BodyReader(req, undefined, { timeoutMs: limits.bodyTimeoutMs, minRate: limits.bodyMinRate, onViolation: (e) => control.abort(e) }) : null;
     const { name, port } = splitHost(f.host, f.proto === "https");
-    const headers = nodeHeaders(req.rawHeaders, f.host, connectionTokens(req.headers.connection));
+    const headers = nodeHeaders(req.rawHeaders, f, port, connectionTokens(req.headers.connection));
     // No Content-Length and no Transfer-Encoding means no body (RFC 9112 §6.3). Without saying so,
     // Tomcat takes the length as unknown and asks us for body with a GET_BODY_CHUNK round trip as
     // soon as the application reads its input; "0" lets it see the end at once.

@@ -1,0 +1,207 @@
+import type { Readable } from "node:stream";
+import type { Client, Dispatcher, Pool } from "undici";
+import { OxError, type ErrorKind } from "../../common/errors.ts";
+import type { ExchangeControl, ExchangeOutcome, ProxyRequest, ResponseSink, Transport, TransportStats } from "../exchange.ts";
+import { Gate } from "./gate.ts";
+
+export interface HttpMemberOptions {
+  host: string;
+  port: number;
+  /** Connections at most, and exchanges at once. */
+  max: number;
+  /** Idle keep-alive connections are closed after this long (the node's own hint wins when shorter). */
+  ttlMs: number;
+  connectTimeoutMs: number;
+  acquireMs: number;
+  queue: number;
+  /** Reply timeout unless the request brings its own: until the headers, and between body reads. */
+  timeoutMs: number;
+  probe: { method: string; path: string; timeoutMs: number };
+}
+
+/** Errors that mean no connection was made: nothing of the request can have reached the node. */
+const NOT_CONNECTED = new Set(["UND_ERR_CONNECT_TIMEOUT", "ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN", "EADDRNOTAVAIL"]);
+
+function kindOf(err: NodeJS.ErrnoException): ErrorKind {
+  const code = err.code ?? "";
+  if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT") return "backend-timeout";
+  if (code.startsWith("HPE_") || code === "UND_ERR_RES_CONTENT_LENGTH_MISMATCH" || code === "UND_ERR_INFO" || code === "UND_ERR_RES_EXCEEDED_MAX_SIZE") return "backend-protocol";
+  return "backend-aborted";
+}
+
+/** undici's header object as the flat name, value… list the sink takes; repeated headers stay separate. */
+function flatHeaders(h: Record<string, string | string[] | undefined>): string[] {
+  const out: string[] = [];
+  for (const name in h) {
+    const v = h[name];
+    if (v === undefined) continue;
+    if (typeof v === "string") out.push(name, v);
+    else for (const one of v) out.push(name, one);
+  }
+  return out;
+}
+
+function notSent(error: OxError): ExchangeOutcome {
+  return { ok: false, error, requestSent: false, responseStarted: false };
+}
+
+/**
+ * A member reached over HTTP/1.1 (OX App Suite's Grizzly listener): one
+ * undici pool per member, one request per connection at a time, the
+ * response streamed to the sink with undici's pause/resume as
+ * back-pressure, and the request body streamed from the client's chunks.
+ */
+/**
+ * undici is loaded on first use: a bridge with AJP members only never pays
+ * for it (about 10 MiB of resident memory when loaded at start, measured).
+ */
+let undici: Promise<typeof import("undici")> | undefined;
+
+export class HttpTransport implements Transport {
+  private pool: Pool | undefined;
+  private readonly ready: Promise<Pool>;
+  private readonly gate: Gate;
+  private readonly address: string;
+  private prober: Client | undefined;
+  private created = 0;
+  private closed = false;
+
+  constructor(private readonly o: HttpMemberOptions) {
+    const host = o.host.includes(":") ? `[${o.host}]` : o.host;
+    this.address = `http://${host}:${o.port}`;
+    this.gate = new Gate(o.max, o.queue, o.acquireMs, `${o.host}:${o.port}`);
+    this.ready = (undici ??= import("undici")).then(({ Pool }) => {
+      const pool = new Pool(this.address, {
+        connections: o.max,
+        pipelining: 1,
+        keepAliveTimeout: o.ttlMs,
+        keepAliveMaxTimeout: o.ttlMs,
+        headersTimeout: o.timeoutMs,
+        bodyTimeout: o.timeoutMs,
+        connect: { timeout: o.connectTimeoutMs },
+      });
+      pool.on("connect", () => this.created++);
+      if (this.closed) void pool.destroy();
+      return (this.pool = pool);
+    });
+  }
+
+  async exchange(req: ProxyRequest, sink: ResponseSink, control: ExchangeControl): Promise<ExchangeOutcome> {
+    try {
+      await this.gate.enter();
+    } catch (e) {
+      return notSent(e as OxError);
+    }
+    this.pool ?? (await this.ready);
+    try {
+      if (control.aborted) return notSent(control.aborted);
+      return await this.dispatch(req, sink, control);
+    } finally {
+      this.gate.leave();
+    }
+  }
+
+  private dispatch(req: ProxyRequest, sink: ResponseSink, control: ExchangeControl): Promise<ExchangeOutcome> {
+    const pool = this.pool!;
+    return new Promise<ExchangeOutcome>((settle) => {
+      let sent = false;
+      let started = false;
+      let status = 0;
+      let pausedForClient = false;
+      let done = false;
+      let ctl: Dispatcher.DispatchController | undefined;
+      const finish = (o: ExchangeOutcome): void => {
+        if (done) return;
+        done = true;
+        control.onAbort = undefined;
+        settle(o);
+      };
+      const fail = (err: Error): void => {
+        if (control.aborted) return finish({ ok: false, error: control.aborted, requestSent: sent, responseStarted: started });
+        if (err instanceof OxError) return finish({ ok: false, error: err, requestSent: sent, responseStarted: started });
+        const e = err as NodeJS.ErrnoException;
+        if (!sent && NOT_CONNECTED.has(e.code ?? "")) return finish(notSent(new OxError("connect-failed", `connect to ${this.o.host}:${this.o.port} failed: ${e.code}`, { cause: e })));
+        // The client's pace is not the node's fault.
+        const kind = kindOf(e) === "backend-timeout" && pausedForClient ? "client-timeout" : kindOf(e);
+        finish({ ok: false, error: new OxError(kind, `${e.code ?? "error"}: ${e.message}`, { cause: e }), requestSent: sent, responseStarted: started });
+      };
+      control.onAbort = (err) => {
+        if (ctl) ctl.abort(err);
+        else fail(err);
+      };
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart: (controller) => {
+          ctl = controller;
+          sent = true;
+          if (done) controller.abort(control.aborted ?? new OxError("internal", "exchange already settled"));
+        },
+        onResponseStart: (controller, statusCode, headers) => {
+          if (done) return;
+          started = true;
+          status = statusCode;
+          try {
+            sink.head(statusCode, flatHeaders(headers as Record<string, string | string[] | undefined>));
+          } catch (e) {
+            controller.abort(new OxError("backend-protocol", `response rejected: ${(e as Error).message}`));
+          }
+        },
+        onResponseData: (controller, chunk) => {
+          if (done) return;
+          try {
+            if (!sink.write(chunk) && !pausedForClient) {
+              pausedForClient = true;
+              controller.pause();
+              sink.onDrain(() => {
+                pausedForClient = false;
+                if (!done) controller.resume();
+              });
+            }
+          } catch (e) {
+            controller.abort(new OxError("backend-protocol", `response rejected: ${(e as Error).message}`));
+          }
+        },
+        onResponseEnd: () => finish({ ok: true, reuse: true, status }),
+        onResponseError: (_controller, err) => fail(err),
+      };
+      const timeout = req.replyTimeoutMs ?? this.o.timeoutMs;
+      pool.dispatch(
+        {
+          path: req.query === undefined ? req.path : `${req.path}?${req.query}`,
+          method: req.method,
+          headers: req.headers,
+          // undici writes any async iterable with back-pressure; its types only name streams.
+          body: req.body ? (req.body.chunks() as unknown as Readable) : null,
+          headersTimeout: timeout,
+          bodyTimeout: timeout,
+        },
+        handler,
+      );
+    });
+  }
+
+  async probe(): Promise<string | undefined> {
+    const p = this.o.probe;
+    const { Client } = await (undici ??= import("undici"));
+    this.prober ??= new Client(this.address, { pipelining: 1, connect: { timeout: p.timeoutMs }, headersTimeout: p.timeoutMs, bodyTimeout: p.timeoutMs });
+    try {
+      const r = await this.prober.request({ method: p.method as Dispatcher.HttpMethod, path: p.path, headers: { host: `${this.o.host}:${this.o.port}` } });
+      await r.body.dump();
+      return r.statusCode >= 500 ? `${p.method} ${p.path} answered ${r.statusCode}` : undefined;
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      return `${p.method} ${p.path}: ${err.code ?? err.message}`;
+    }
+  }
+
+  stats(): TransportStats {
+    const s = this.pool?.stats;
+    if (!s) return { open: 0, idle: 0, busy: 0, waiting: this.gate.waiting, created: 0 };
+    return { open: s.connected, idle: s.free, busy: s.connected - s.free, waiting: this.gate.waiting, created: this.created };
+  }
+
+  close(): void {
+    this.closed = true;
+    void this.pool?.destroy();
+    void this.prober?.destroy();
+  }
+}
