@@ -41,6 +41,8 @@ export interface TomcatNode {
   restart(): Promise<void>;
   /** ESTABLISHED connections whose local end is this node's AJP port (from /proc/net/tcp*). */
   ajpConnectionCount(): Promise<number>;
+  /** The same for its HTTP port (the connector an HTTP member talks to). */
+  httpConnectionCount(): Promise<number>;
 }
 
 export interface TomcatOptions {
@@ -615,6 +617,10 @@ class TomcatInstance implements TomcatNode {
 
   ajpConnectionCount(): Promise<number> {
     return establishedOnLocalPort(this.ajpPort);
+  }
+
+  httpConnectionCount(): Promise<number> {
+    return establishedOnLocalPort(this.httpPort);
   }
 }
 

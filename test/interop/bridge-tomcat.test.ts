@@ -1,5 +1,5 @@
 /**
- * The bridge against real Apache Tomcat 10 AJP connectors (secretRequired,
+ * The bridge against real Apache Tomcat 10 AJP and HTTP connectors (secretRequired,
  * jvmRoute OX1/OX2), started by the test itself. This is the proof that our
  * AJP is the AJP real containers speak.
  */
@@ -9,21 +9,43 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkInteropPrereqs } from "../../peers/prereqs.ts";
 import { patternSha256, startTomcat, startTomcatCluster, type TomcatEcho, type TomcatNode } from "../../peers/tomcat.ts";
 import { accountingAfterEach } from "../support/accounting.ts";
-import { bridgeRequest, sessionCookie, sha256, startTestBridge, type TestBridge } from "../support/bridge.ts";
+import { bridgeRequest, sessionCookie, sha256, startTestBridge, type TestBridge, type TestMember } from "../support/bridge.ts";
+import type { CountedNode } from "../support/accounting.ts";
 import { until } from "../support/wait.ts";
 
 const prereqs = checkInteropPrereqs();
 
 accountingAfterEach();
 
-describe.runIf(prereqs.ok)("bridge ↔ real Tomcat 10", () => {
+type Kind = "ajp" | "http";
+
+/**
+ * The same list for both kinds of member: AJP13 to Tomcat's AJP connector
+ * (the original OX guide) and HTTP/1.1 to its HTTP connector (OX App
+ * Suite's Grizzly listener, which Tomcat's connector stands in for).
+ */
+describe.runIf(prereqs.ok).each<Kind>(["ajp", "http"])("bridge ↔ real Tomcat 10 over %s", (kind) => {
   let nodes: TomcatNode[];
   let bridge: TestBridge;
+  /** One counted side per node and kind, so the accounting sums every bridge's pools for it. */
+  const counted = new Map<TomcatNode, CountedNode>();
+  const countedOf = (n: TomcatNode): CountedNode => {
+    if (kind === "ajp") return n;
+    let c = counted.get(n);
+    if (!c) counted.set(n, (c = { ajpConnectionCount: () => n.httpConnectionCount() }));
+    return c;
+  };
+  /** A member for node n, reached the way this suite speaks. */
+  const member = (n: TomcatNode, extra: Record<string, unknown> = {}): TestMember =>
+    kind === "ajp"
+      ? { route: n.route, port: n.ajpPort, node: n, secret: n.secret, ...extra }
+      : { route: n.route, port: n.httpPort, address: `http://127.0.0.1:${n.httpPort}`, node: countedOf(n), ...extra };
+  const connectionsOn = (n: TomcatNode) => (kind === "ajp" ? n.ajpConnectionCount() : n.httpConnectionCount());
 
   beforeAll(async () => {
     nodes = await startTomcatCluster(["OX1", "OX2"]);
     bridge = await startTestBridge(
-      nodes.map((n) => ({ route: n.route, port: n.ajpPort, node: n, secret: n.secret, loadfactor: 50, max: 16 })),
+      nodes.map((n) => member(n, { loadfactor: 50, max: 16 })),
       { balancer: { healthcheck: 0 } },
     );
   });
@@ -66,7 +88,9 @@ describe.runIf(prereqs.ok)("bridge ↔ real Tomcat 10", () => {
 
   it("tells the servlet the client's address, scheme, host and port", async () => {
     const { e } = await echo({ target: "/ajax/echo", clientIp: "203.0.113.9", clientPort: "40001", host: "ox.example.com", proto: "https" });
-    expect(e).toMatchObject({ remoteAddr: "203.0.113.9", remotePort: 40001, isSecure: true, scheme: "https", serverName: "ox.example.com", serverPort: 443 });
+    // Over HTTP the address comes in X-Forwarded-For (Tomcat's RemoteIpValve, like OX's
+    // knownProxies); no header carries the client's port.
+    expect(e).toMatchObject({ remoteAddr: "203.0.113.9", ...(kind === "ajp" ? { remotePort: 40001 } : {}), isSecure: true, scheme: "https", serverName: "ox.example.com", serverPort: 443 });
     const { e: plain } = await echo({ target: "/ajax/echo", clientIp: "2001:db8::5", host: "mail.example.org:8080", proto: "http" });
     expect(plain).toMatchObject({ remoteAddr: "2001:db8::5", isSecure: false, scheme: "http", serverName: "mail.example.org", serverPort: 8080 });
   });
@@ -80,12 +104,14 @@ describe.runIf(prereqs.ok)("bridge ↔ real Tomcat 10", () => {
     expect(e.contentLengthHeader).toBe(String(n));
   });
 
-  it.each(["GET", "DELETE", "OPTIONS"])("a %s without a body reaches the servlet as Content-Length: 0 (no body request when it reads its input)", async (method) => {
-    // Without it Tomcat takes the length as unknown and answers the servlet's first read with a
-    // GET_BODY_CHUNK round trip to the bridge (AjpProcessor.refillReadBuffer); the echo servlet reads.
+  it.each(["GET", "DELETE", "OPTIONS"])("a %s without a body reaches the servlet with no body (AJP: Content-Length: 0, so no body request when it reads its input)", async (method) => {
+    // Over AJP, without it Tomcat takes the length as unknown and answers the servlet's first read
+    // with a GET_BODY_CHUNK round trip to the bridge (AjpProcessor.refillReadBuffer); the echo
+    // servlet reads. Over HTTP a request without the header has no body (RFC 9112), and undici
+    // leaves it out.
     const { e } = await echo({ method, target: "/ajax/echo" });
     expect(e.method).toBe(method);
-    expect(e.contentLengthHeader).toBe("0");
+    expect(e.contentLengthHeader).toBe(kind === "ajp" ? "0" : null);
     expect(e.bodyLength).toBe(0);
   });
 
@@ -159,22 +185,8 @@ describe.runIf(prereqs.ok)("bridge ↔ real Tomcat 10", () => {
     expect(routes).toEqual(new Set(["OX1", "OX2"]));
   });
 
-  it("a wrong AJP secret gives a clear 403 from Tomcat, not a hang", async () => {
-    const wrong = await startTestBridge([{ route: "OX1", port: nodes[0].ajpPort, node: nodes[0], secret: "not-the-secret" }], { balancer: { healthcheck: 0 } });
-    try {
-      const t0 = Date.now();
-      const r = await bridgeRequest(wrong.url, { target: "/ajax/echo" });
-      expect(r.status).toBe(403);
-      expect(Date.now() - t0).toBeLessThan(3000);
-      // Tomcat ends a refused request with reuse=0: the pool must not keep that connection.
-      expect(await until(() => wrong.cluster.status().members[0].pool.open === 0)).toBe(true);
-    } finally {
-      await wrong.close();
-    }
-  });
-
   it("a reply slower than `timeout` is a 504 within timeout + 1 s, and the node stays in rotation", async () => {
-    const b = await startTestBridge([{ route: "OX1", port: nodes[0].ajpPort, node: nodes[0], secret: nodes[0].secret, timeout: 1 }], { balancer: { healthcheck: 0 } });
+    const b = await startTestBridge([member(nodes[0], { timeout: 1 })], { balancer: { healthcheck: 0 } });
     try {
       const t0 = Date.now();
       const r = await bridgeRequest(b.url, { target: "/ajax/slow?ms=4000" });
@@ -188,7 +200,7 @@ describe.runIf(prereqs.ok)("bridge ↔ real Tomcat 10", () => {
   });
 
   it("pool exhaustion is a quick 503", async () => {
-    const b = await startTestBridge([{ route: "OX1", port: nodes[0].ajpPort, node: nodes[0], secret: nodes[0].secret, max: 2, queue: 1, acquire: 0.3 }], { balancer: { healthcheck: 0 } });
+    const b = await startTestBridge([member(nodes[0], { max: 2, queue: 1, acquire: 0.3 })], { balancer: { healthcheck: 0 } });
     try {
       const slow = [1, 2, 3].map(() => bridgeRequest(b.url, { target: "/ajax/slow?ms=1500" }));
       await until(() => b.cluster.status().members[0].pool.waiting === 1);
@@ -208,7 +220,7 @@ describe.runIf(prereqs.ok)("bridge ↔ real Tomcat 10", () => {
   it("no connection leak after 1,000 requests with random client aborts (counted on the node)", async () => {
     const node = nodes[1];
     const max = 8;
-    const b = await startTestBridge([{ route: "OX2", port: node.ajpPort, node, secret: node.secret, max }], { balancer: { healthcheck: 0 } });
+    const b = await startTestBridge([member(node, { max })], { balancer: { healthcheck: 0 } });
     const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
     try {
       let seed = 42;
@@ -250,13 +262,37 @@ describe.runIf(prereqs.ok)("bridge ↔ real Tomcat 10", () => {
       // The node holds exactly the connections the pools keep idle, nothing more
       // (the suite's main bridge may hold some to this node too).
       const pooled = () => b.cluster.status().members[0].pool.idle + bridge.cluster.status().members.find((m) => m.route === node.route)!.pool.idle;
-      expect(await until(async () => (await node.ajpConnectionCount()) === pooled())).toBe(true);
+      expect(await until(async () => (await connectionsOn(node)) === pooled())).toBe(true);
       expect((await bridgeRequest(b.url, { target: "/ajax/echo" })).status).toBe(200);
     } finally {
       agent.destroy();
       await b.close();
     }
-    expect(await until(async () => (await node.ajpConnectionCount()) === bridge.cluster.status().members.find((m) => m.route === node.route)!.pool.open)).toBe(true);
+    expect(await until(async () => (await connectionsOn(node)) === bridge.cluster.status().members.find((m) => m.route === node.route)!.pool.open)).toBe(true);
+  });
+});
+
+describe.runIf(prereqs.ok)("bridge ↔ real Tomcat 10: AJP only", () => {
+  let nodes: TomcatNode[];
+  beforeAll(async () => {
+    nodes = await startTomcatCluster(["OX1"]);
+  });
+  afterAll(async () => {
+    await Promise.all((nodes ?? []).map((n) => n.stop()));
+  });
+
+  it("a wrong AJP secret gives a clear 403 from Tomcat, not a hang", async () => {
+    const wrong = await startTestBridge([{ route: "OX1", port: nodes[0].ajpPort, node: nodes[0], secret: "not-the-secret" }], { balancer: { healthcheck: 0 } });
+    try {
+      const t0 = Date.now();
+      const r = await bridgeRequest(wrong.url, { target: "/ajax/echo" });
+      expect(r.status).toBe(403);
+      expect(Date.now() - t0).toBeLessThan(3000);
+      // Tomcat ends a refused request with reuse=0: the pool must not keep that connection.
+      expect(await until(() => wrong.cluster.status().members[0].pool.open === 0)).toBe(true);
+    } finally {
+      await wrong.close();
+    }
   });
 });
 
