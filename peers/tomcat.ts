@@ -424,6 +424,10 @@ function writeServerXml(l: Layout): void {
     <Connector ${httpConn}/>
     <Connector ${ajp}/>
     <Engine name="Catalina" defaultHost="localhost" jvmRoute="${xmlAttr(opts.route)}">
+      <!-- OX's considerXForwards + knownProxies: forwarding headers count only from the proxy on
+           loopback (an HTTP member's bridge); over AJP the client's address is the protocol's. -->
+      <Valve className="org.apache.catalina.valves.RemoteIpValve" internalProxies="127\.0\.0\.1|0:0:0:0:0:0:0:1"
+             remoteIpHeader="x-forwarded-for" protocolHeader="x-forwarded-proto" portHeader="x-forwarded-port" hostHeader="x-forwarded-host"/>
       <Host name="localhost" appBase="webapps" unpackWARs="false" autoDeploy="false" deployOnStartup="false">
         <Context path="" docBase="${xmlAttr(l.docBase)}" reloadable="false"
                  containerSciFilter="org\\.apache\\.tomcat\\.websocket\\.server\\.WsSci|org\\.apache\\.jasper\\.servlet\\.JasperInitializer">
