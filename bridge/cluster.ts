@@ -25,6 +25,7 @@ export class Cluster {
   readonly members = new Map<string, Member>();
   readonly balancer: Balancer;
   private readonly healthTimer: NodeJS.Timeout | undefined;
+  private readonly probing = new Set<string>();
 
   constructor(
     readonly config: BridgeConfig,
@@ -122,10 +123,16 @@ export class Cluster {
     const views = this.balancer.snapshot(this.now());
     await Promise.all(
       views.map(async (view) => {
-        if (view.status.stopped || view.status.disabled) return;
+        // One probe per member at a time: a hung node must not collect a queue of them.
+        if (view.status.stopped || view.status.disabled || this.probing.has(view.route)) return;
         const m = this.members.get(view.route)!;
-        const why = await m.transport.probe(timeout);
-        if (why !== undefined && !view.status.ignoreErrors) this.memberDown(m, `health check: ${why}`);
+        this.probing.add(view.route);
+        try {
+          const why = await m.transport.probe(timeout);
+          if (why !== undefined && !view.status.ignoreErrors) this.memberDown(m, `health check: ${why}`);
+        } finally {
+          this.probing.delete(view.route);
+        }
       }),
     );
   }

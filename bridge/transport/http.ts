@@ -184,7 +184,9 @@ export class HttpTransport implements Transport {
     const { Client } = await (undici ??= import("undici"));
     this.prober ??= new Client(this.address, { pipelining: 1, connect: { timeout: p.timeoutMs }, headersTimeout: p.timeoutMs, bodyTimeout: p.timeoutMs });
     try {
-      const r = await this.prober.request({ method: p.method as Dispatcher.HttpMethod, path: p.path, headers: { host: `${this.o.host}:${this.o.port}` } });
+      // A connection of its own each time, closed after the answer (like the AJP probe's): a
+      // probe finds a node that no longer accepts, and holds nothing between rounds.
+      const r = await this.prober.request({ method: p.method as Dispatcher.HttpMethod, path: p.path, headers: { host: `${this.o.host}:${this.o.port}` }, reset: true });
       await r.body.dump();
       return r.statusCode >= 500 ? `${p.method} ${p.path} answered ${r.statusCode}` : undefined;
     } catch (e) {

@@ -9,37 +9,23 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkInteropPrereqs } from "../../peers/prereqs.ts";
 import { patternSha256, startTomcat, startTomcatCluster, type TomcatEcho, type TomcatNode } from "../../peers/tomcat.ts";
 import { accountingAfterEach } from "../support/accounting.ts";
-import { bridgeRequest, sessionCookie, sha256, startTestBridge, type TestBridge, type TestMember } from "../support/bridge.ts";
-import type { CountedNode } from "../support/accounting.ts";
+import { bridgeRequest, sessionCookie, sha256, startTestBridge, tomcatMember, type MemberKind, type TestBridge } from "../support/bridge.ts";
 import { until } from "../support/wait.ts";
 
 const prereqs = checkInteropPrereqs();
 
 accountingAfterEach();
 
-type Kind = "ajp" | "http";
 
 /**
  * The same list for both kinds of member: AJP13 to Tomcat's AJP connector
  * (the original OX guide) and HTTP/1.1 to its HTTP connector (OX App
  * Suite's Grizzly listener, which Tomcat's connector stands in for).
  */
-describe.runIf(prereqs.ok).each<Kind>(["ajp", "http"])("bridge ↔ real Tomcat 10 over %s", (kind) => {
+describe.runIf(prereqs.ok).each<MemberKind>(["ajp", "http"])("bridge ↔ real Tomcat 10 over %s", (kind) => {
   let nodes: TomcatNode[];
   let bridge: TestBridge;
-  /** One counted side per node and kind, so the accounting sums every bridge's pools for it. */
-  const counted = new Map<TomcatNode, CountedNode>();
-  const countedOf = (n: TomcatNode): CountedNode => {
-    if (kind === "ajp") return n;
-    let c = counted.get(n);
-    if (!c) counted.set(n, (c = { ajpConnectionCount: () => n.httpConnectionCount() }));
-    return c;
-  };
-  /** A member for node n, reached the way this suite speaks. */
-  const member = (n: TomcatNode, extra: Record<string, unknown> = {}): TestMember =>
-    kind === "ajp"
-      ? { route: n.route, port: n.ajpPort, node: n, secret: n.secret, ...extra }
-      : { route: n.route, port: n.httpPort, address: `http://127.0.0.1:${n.httpPort}`, node: countedOf(n), ...extra };
+  const member = (n: TomcatNode, extra: Record<string, unknown> = {}) => tomcatMember(n, kind, extra);
   const connectionsOn = (n: TomcatNode) => (kind === "ajp" ? n.ajpConnectionCount() : n.httpConnectionCount());
 
   beforeAll(async () => {

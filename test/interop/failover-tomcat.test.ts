@@ -5,22 +5,30 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkInteropPrereqs } from "../../peers/prereqs.ts";
 import { startTomcatCluster, type TomcatNode } from "../../peers/tomcat.ts";
-import { bridgeRequest, sessionCookie, startTestBridge, type TestBridge } from "../support/bridge.ts";
+import { bridgeRequest, sessionCookie, startTestBridge, tomcatMember, type MemberKind, type TestBridge } from "../support/bridge.ts";
 import { accountingAfterEach } from "../support/accounting.ts";
 
 accountingAfterEach();
 
 const prereqs = checkInteropPrereqs();
 
-describe.runIf(prereqs.ok)("failover with real Tomcat 10", () => {
+/** OX1 and OX2 both over AJP, both over HTTP, or one of each (a migration in progress). */
+const SETUPS: [string, MemberKind, MemberKind][] = [
+  ["AJP members", "ajp", "ajp"],
+  ["HTTP members", "http", "http"],
+  ["OX1 over AJP, OX2 over HTTP", "ajp", "http"],
+];
+
+describe.runIf(prereqs.ok).each(SETUPS)("failover with real Tomcat 10: %s", (_name, kind1, kind2) => {
   let ox1: TomcatNode, ox2: TomcatNode;
   let bridge: TestBridge;
   const RETRY_S = 2;
+  const MEMBER = { loadfactor: 50, connectiontimeout: 1, timeout: 10 };
 
   beforeAll(async () => {
     [ox1, ox2] = await startTomcatCluster(["OX1", "OX2"]);
     bridge = await startTestBridge(
-      [ox1, ox2].map((n) => ({ route: n.route, port: n.ajpPort, node: n, secret: n.secret, loadfactor: 50, connectiontimeout: 1, timeout: 10 })),
+      [tomcatMember(ox1, kind1, MEMBER), tomcatMember(ox2, kind2, MEMBER)],
       { balancer: { retry: RETRY_S, healthcheck: 0.5 } },
     );
   });
@@ -38,6 +46,14 @@ describe.runIf(prereqs.ok)("failover with real Tomcat 10", () => {
   }
 
   const sticky = (id: string) => bridgeRequest(bridge.url, { target: "/ajax/session", route: id.slice(id.indexOf(".") + 1), headers: { cookie: `JSESSIONID=${id}` } });
+
+  it("new sessions split 50/50 and every session stays on its node", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i++) ids.push(sessionCookie(await bridgeRequest(bridge.url, { target: "/ajax/login" }))!);
+    const on = (route: string) => ids.filter((id) => id.endsWith(`.${route}`)).length;
+    expect([on("OX1"), on("OX2")]).toEqual([10, 10]);
+    for (const id of ids) expect((await sticky(id)).json()).toMatchObject({ node: id.slice(id.indexOf(".") + 1), requestedSessionId: id, valid: true });
+  });
 
   it("stop a node: its sticky clients are served by the other within one request; restart: it gets new sessions after `retry`", async () => {
     const id = await loginOn("OX1");
@@ -79,7 +95,7 @@ describe.runIf(prereqs.ok)("failover with real Tomcat 10", () => {
     await ox2.restart();
   });
 
-  it("a hung node (SIGSTOP, still accepts TCP) is taken out by the CPing health check", async () => {
+  it("a hung node (SIGSTOP, still accepts TCP) is taken out by the health check (CPing or the health request)", async () => {
     // wait until OX2 is back in rotation after the previous test
     for (let i = 0; i < 60 && bridge.cluster.status().members.find((m) => m.route === "OX2")!.inError; i++) await new Promise((r) => setTimeout(r, 100));
     const id = await loginOn("OX2");

@@ -9,6 +9,7 @@ import type { Readable } from "node:stream";
 import { fieldsToHeaders, HANDOFF_HEADERS, newNonce, sign, type HandoffFields } from "../../common/signing.ts";
 import { buildConfig, type BridgeConfigInput } from "../../bridge/config.ts";
 import { startBridge, type Bridge } from "../../bridge/server.ts";
+import type { TomcatNode } from "../../peers/tomcat.ts";
 import { watch, type CountedNode } from "./accounting.ts";
 
 export const BRIDGE_SECRET = "test-bridge-secret-0123456789abcdef";
@@ -167,4 +168,17 @@ export function sessionCookie(res: BridgeResponse): string | undefined {
     if (m) return m[1];
   }
   return undefined;
+}
+
+export type MemberKind = "ajp" | "http";
+
+/** The HTTP side of a Tomcat node, counted once per node so the accounting sums every bridge's pools for it. */
+const httpSides = new WeakMap<TomcatNode, CountedNode>();
+
+/** A member for real Tomcat node n, reached over its AJP connector or its HTTP connector (App Suite's Grizzly stand-in). */
+export function tomcatMember(n: TomcatNode, kind: MemberKind, extra: Record<string, unknown> = {}): TestMember {
+  if (kind === "ajp") return { route: n.route, port: n.ajpPort, node: n, secret: n.secret, ...extra };
+  let side = httpSides.get(n);
+  if (!side) httpSides.set(n, (side = { ajpConnectionCount: () => n.httpConnectionCount() }));
+  return { route: n.route, port: n.httpPort, address: `http://127.0.0.1:${n.httpPort}`, node: side, ...extra };
 }
