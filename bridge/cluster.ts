@@ -2,7 +2,7 @@ import { OxError, type ErrorKind } from "../common/errors.ts";
 import { transportFor } from "./transport/index.ts";
 import { createBalancer, type Balancer, type MemberView } from "./balancer.ts";
 import type { BridgeConfig, MemberConfig, MemberKind } from "./config.ts";
-import type { ExchangeControl, ExchangeOutcome, ProxyRequest, ResponseSink, Transport, TransportStats } from "./exchange.ts";
+import type { ExchangeControl, ExchangeOutcome, ProxyRequest, ResponseSink, Transport, TransportStats, UpgradeOutcome, UpgradeRequest } from "./exchange.ts";
 import type { Logger } from "./log.ts";
 
 export interface Member {
@@ -26,6 +26,8 @@ export class Cluster {
   readonly balancer: Balancer;
   private readonly healthTimer: NodeJS.Timeout | undefined;
   private readonly probing = new Set<string>();
+  /** Members whose transport has no WebSocket: never chosen for an upgrade. */
+  private readonly noUpgrade = new Set<string>();
 
   constructor(
     readonly config: BridgeConfig,
@@ -33,7 +35,9 @@ export class Cluster {
     private readonly now: () => number = Date.now,
   ) {
     for (const m of config.members) {
-      this.members.set(m.route, { config: m, transport: transportFor(m) });
+      const transport = transportFor(m);
+      this.members.set(m.route, { config: m, transport });
+      if (!transport.upgrade) this.noUpgrade.add(m.route);
     }
     this.balancer = createBalancer(
       config.members.map((m) => m.spec),
@@ -104,12 +108,44 @@ export class Cluster {
     return last ?? { ok: false, error: control.aborted ?? new OxError("no-member", "no member could take the request", { retryAfter: 5 }), requestSent: false, responseStarted: false };
   }
 
+  /**
+   * A WebSocket upgrade on the member for this route (or the balancer's
+   * choice among the members that can carry one), failing over while nodes
+   * refuse connections. A session whose node cannot carry a WebSocket (an
+   * AJP member) is refused rather than moved: its client falls back to
+   * long polling on its own node.
+   */
+  async upgrade(route: string, u: UpgradeRequest, control: ExchangeControl): Promise<UpgradeOutcome> {
+    const own = this.members.get(route);
+    if (own && !own.transport.upgrade) {
+      return { ok: false, error: new OxError("no-member", `member ${route} is reached over ${own.config.kind}, which carries no WebSocket`, { retryAfter: 5 }), requestSent: false };
+    }
+    const tried = new Set<string>(this.noUpgrade);
+    let last: UpgradeOutcome | undefined;
+    for (let attempt = 0; attempt <= this.balancer.maxAttempts; attempt++) {
+      const choice = this.balancer.choose(route, this.now(), tried);
+      if (!choice.ok) return last ?? { ok: false, error: control.aborted ?? new OxError("no-member", choice.reason, { retryAfter: 5 }), requestSent: false };
+      const member = this.members.get(choice.route)!;
+      control.route = choice.route;
+      control.routeChanged = choice.routeChanged;
+      const o = await member.transport.upgrade!(u, control);
+      if (o.ok || o.error.kind !== "connect-failed" || o.requestSent) return o;
+      this.memberDown(member, o.error.message);
+      tried.add(choice.route);
+      last = o;
+      if (control.aborted) return o;
+    }
+    return last ?? { ok: false, error: new OxError("no-member", "no member could take the WebSocket", { retryAfter: 5 }), requestSent: false };
+  }
+
   private address(m: Member): string {
     return `${m.config.host}:${m.config.port}`;
   }
 
   private memberDown(member: Member, why: string): void {
     this.balancer.markDown(member.config.route, this.now());
+    // Its WebSockets would otherwise wait for their idle limit to notice.
+    member.transport.closeWebSockets?.(`member down: ${why}`);
     this.log("warn", "member down", { route: member.config.route, address: this.address(member), why, retry_s: this.config.balancer.retryMs / 1000 });
   }
 

@@ -12,6 +12,7 @@ import type { MemberSpec } from "./balancer.ts";
 import { duplicateRoute, lbsetSchema, loadfactorSchema, redirectProblem, routeSchema, statusSchema } from "./member-rules.ts";
 import { MAX_PACKET_SIZE, MIN_PACKET_SIZE } from "./ajp/codes.ts";
 import { ConfigError, type ConfigProblem } from "../common/errors.ts";
+import { underPrefix } from "./path-policy.ts";
 import { OX_PREFIXES } from "../common/prefixes.ts";
 
 /**
@@ -148,6 +149,8 @@ const configSchema = z.strictObject({
   /** Log one line per request (errors are always logged). */
   access_log: z._default(z.boolean(), false),
   prefixes: z._default(z.array(pathPrefix).check(z.minLength(1)), [...OX_PREFIXES]),
+  /** Cluster prefixes whose requests may be WebSocket upgrades (App Suite's push); only HTTP members carry them. */
+  websocket_prefixes: z._default(z.array(pathPrefix), ["/socket.io"]),
   provisioning: z.prefault(
     z.strictObject({
       path: z._default(pathPrefix, "/servlet/axis2"),
@@ -184,6 +187,10 @@ const configSchema = z.strictObject({
       body_min_rate: z._default(intIn(0, 1_000_000_000), 500),
       /** Client connections at once; beyond it a new connection gets 503 and is closed. */
       max_connections: z._default(intIn(1, 1_000_000), 4096),
+      /** A WebSocket side that sends nothing for this long, pings unanswered, is closed. */
+      websocket_idle: z._default(z.number().check(z.gt(0), z.lte(86_400)), 60),
+      /** Seconds between the pings the bridge sends both ways on a WebSocket (socket.io's own are 25 s). */
+      websocket_ping: z._default(z.number().check(z.gt(0), z.lte(3600)), 25),
     }),
     {},
   ),
@@ -225,7 +232,17 @@ export interface BridgeConfig {
   provisioning: { path: string; allow: string[] };
   /** Longest prefix first. timeoutMs undefined = the member's. */
   timeouts: { prefix: string; timeoutMs: number | undefined; deadlineMs: number }[];
-  limits: { headerTimeoutMs: number; keepAliveTimeoutMs: number; bodyTimeoutMs: number; bodyMinRate: number; maxConnections: number };
+  limits: {
+    headerTimeoutMs: number;
+    keepAliveTimeoutMs: number;
+    bodyTimeoutMs: number;
+    bodyMinRate: number;
+    maxConnections: number;
+    websocketIdleMs: number;
+    websocketPingMs: number;
+  };
+  /** Path prefixes that accept a WebSocket upgrade. */
+  websocketPrefixes: string[];
   balancer: { retryMs: number; nofailover: boolean; forceRecovery: boolean; maxAttempts?: number; healthcheckMs: number; fails: number };
   members: MemberConfig[];
 }
@@ -289,6 +306,14 @@ function resolve(c: Parsed, env: NodeJS.ProcessEnv): BridgeConfig {
     const p = m.spec.redirect === undefined ? undefined : redirectProblem(m.route, m.spec.redirect, routes);
     if (p) problems.push({ field: `members[${i}].redirect`, value: `"${m.spec.redirect}"`, rule: `${p}` });
   });
+  if (c.limits.websocket_ping >= c.limits.websocket_idle) {
+    problems.push({ field: "limits.websocket_ping", value: String(c.limits.websocket_ping), rule: `must be shorter than limits.websocket_idle (${c.limits.websocket_idle}): the pings are what a live peer answers` });
+  }
+  // A WebSocket needs a member that can carry one: AJP has no upgrade.
+  const served = c.websocket_prefixes.filter((w) => c.prefixes.some((p) => underPrefix(w, p)));
+  if (served.length > 0 && !members.some((m) => m.kind === "http")) {
+    problems.push({ field: "websocket_prefixes", value: JSON.stringify(served), rule: "WebSocket prefixes among the cluster prefixes need at least one HTTP member (AJP carries no WebSocket); remove them or add an http:// member" });
+  }
   if (problems.length) throw new ConfigError(INVALID, problems);
 
   let admin: BridgeConfig["admin"];
@@ -318,7 +343,10 @@ function resolve(c: Parsed, env: NodeJS.ProcessEnv): BridgeConfig {
       bodyTimeoutMs: c.limits.body_timeout * 1000,
       bodyMinRate: c.limits.body_min_rate,
       maxConnections: c.limits.max_connections,
+      websocketIdleMs: c.limits.websocket_idle * 1000,
+      websocketPingMs: c.limits.websocket_ping * 1000,
     },
+    websocketPrefixes: c.websocket_prefixes,
     balancer: {
       retryMs: c.balancer.retry * 1000,
       nofailover: c.balancer.nofailover,

@@ -2,7 +2,25 @@ import type { OxError } from "../common/errors.ts";
 import type { ExchangeOutcome, ResponseSink } from "./ajp/connection.ts";
 import type { BodyReader } from "./body-reader.ts";
 
+import type { Socket } from "node:net";
+import type { RelayEnd, RelayOptions } from "./websocket/relay.ts";
+
 export type { ExchangeOutcome, ResponseSink };
+
+/** How a WebSocket upgrade went: relayed from now on (or answered by the node without one), or failed before anything reached the client. */
+export type UpgradeOutcome =
+  | { ok: true; status: number }
+  | { ok: false; error: OxError; requestSent: boolean };
+
+export interface UpgradeRequest {
+  req: ProxyRequest;
+  /** The client's socket and what it sent after its headers. */
+  client: Socket;
+  head: Buffer;
+  relay: RelayOptions;
+  /** Called once when a relayed WebSocket ends. */
+  onEnd(e: RelayEnd): void;
+}
 
 /**
  * One client request as every transport sees it: what the HTTP side
@@ -66,6 +84,10 @@ export interface Transport {
   exchange(req: ProxyRequest, sink: ResponseSink, control: ExchangeControl): Promise<ExchangeOutcome>;
   /** undefined when the node answered the probe, else why not. */
   probe(timeoutMs: number): Promise<string | undefined>;
+  /** WebSocket upgrade and relay; absent when the protocol has none (AJP). Never rejects. */
+  upgrade?(u: UpgradeRequest, control: ExchangeControl): Promise<UpgradeOutcome>;
+  /** Close the WebSockets it relays (its node was found down). */
+  closeWebSockets?(why: string): void;
   stats(): TransportStats;
   close(): void;
 }
@@ -76,4 +98,6 @@ export interface TransportStats {
   busy: number;
   waiting: number;
   created: number;
+  /** WebSockets relayed right now (each on a connection of its own, outside the pool). */
+  websockets: number;
 }

@@ -107,6 +107,77 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
 
   const prefixRule = (path: string) => config.timeouts.find((t) => underPrefix(path, t.prefix));
 
+  /** The request as every transport sees it, from what the client sent and the edge signed. */
+  const proxyRequest = (req: IncomingMessage, f: HandoffFields, path: string, query: string | undefined, body: BodyReader | null, contentLength: number | null): ProxyRequest => {
+    const { name, port } = splitHost(f.host, f.proto === "https");
+    const rule = prefixRule(path);
+    return {
+      method: req.method ?? "GET",
+      httpVersion: req.httpVersion,
+      path,
+      query,
+      headers: nodeHeaders(req.rawHeaders, f, port, connectionTokens(req.headers.connection)),
+      clientIp: f.clientIp,
+      clientPort: f.clientPort,
+      serverName: name,
+      serverPort: port,
+      https: f.proto === "https",
+      body,
+      contentLength,
+      replyTimeoutMs: rule?.timeoutMs,
+      deadlineMs: rule?.deadlineMs ?? 0,
+    };
+  };
+
+  const upgradeAnswer = (socket: Socket, err: OxError, requestId: string, fields: LogFields): void => {
+    log(err.status >= 500 ? "error" : "warn", err.message, { kind: err.kind, status: err.status, request_id: requestId, websocket: true, ...fields });
+    if (socket.writable) socket.end(rawAnswer(err.kind, err.retryAfter === undefined ? "" : `retry-after: ${err.retryAfter}\r\n`));
+    else socket.destroy();
+  };
+
+  /**
+   * A WebSocket upgrade: signed like any request, on a WebSocket prefix, to
+   * a member that can carry one (chosen by the sticky route as usual); from
+   * then on the bridge relays bytes, with pings and an idle limit.
+   */
+  const upgrade = async (req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> => {
+    socket.on("error", () => {});
+    const requestId = (req.headers[HANDOFF_HEADERS.requestId] as string | undefined)?.slice(0, 64) || `b${process.pid}-${++seq}`;
+    const auth = verifier.check(req);
+    if (!auth.ok) return upgradeAnswer(socket, new OxError("bad-signature", auth.reason), requestId, { peer: socket.remoteAddress });
+    const f = auth.fields;
+    const url = req.url ?? "/";
+    const q = url.indexOf("?");
+    const path = q < 0 ? url : url.slice(0, q);
+    const verdict = policy.judge(path, f.clientIp);
+    if (!verdict.ok) return upgradeAnswer(socket, new OxError(verdict.kind, verdict.reason), requestId, { path, client: f.clientIp });
+    if (!config.websocketPrefixes.some((p) => underPrefix(path, p))) return upgradeAnswer(socket, new OxError("bad-request", "not a WebSocket prefix"), requestId, { path });
+    if (String(req.headers.upgrade).toLowerCase() !== "websocket" || req.method !== "GET") return upgradeAnswer(socket, new OxError("bad-request", `upgrade to ${req.headers.upgrade} is not relayed`), requestId, { path });
+    const started = Date.now();
+    const control = new ExchangeControl();
+    const onGone = () => control.abort(new OxError("client-aborted", "client went away during the upgrade"));
+    socket.once("close", onGone);
+    const preq = proxyRequest(req, f, path, q < 0 ? undefined : url.slice(q + 1), null, 0);
+    const fields = { path, requested_route: f.route || undefined, request_id: requestId };
+    const r = await cluster.upgrade(f.route, {
+      req: preq,
+      client: socket,
+      head,
+      relay: { idleMs: limits.websocketIdleMs, pingMs: limits.websocketPingMs },
+      onEnd: (e) => {
+        const quiet = e.why === "client closed" || e.why === "node closed";
+        if (!quiet || config.accessLog) log(quiet ? "info" : "warn", "websocket closed", { ...fields, route: control.route, why: e.why, to_node: e.toNode, to_client: e.toClient, ms: e.ms });
+      },
+    }, control);
+    socket.off("close", onGone);
+    if (r.ok) {
+      if (config.accessLog) log("info", "websocket", { ...fields, route: control.route, status: r.status, ms: Date.now() - started });
+      return;
+    }
+    if (r.error.kind === "client-aborted") return void log("warn", r.error.message, { kind: "client-aborted", ...fields });
+    upgradeAnswer(socket, r.error, requestId, { ...fields, route: control.route || undefined });
+  };
+
   const forward = async (req: IncomingMessage, res: ServerResponse, f: HandoffFields, path: string, query: string | undefined, requestId: string): Promise<void> => {
     const started = Date.now();
     const te = req.headers["transfer-encoding"];
@@ -124,29 +195,11 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
     if (req.destroyed || res.destroyed) control.abort(new OxError("client-aborted", "client went away"));
     const hasBody = contentLength === null || contentLength > 0;
     const body = hasBody ? new BodyReader(req, undefined, { timeoutMs: limits.bodyTimeoutMs, minRate: limits.bodyMinRate, onViolation: (e) => control.abort(e) }) : null;
-    const { name, port } = splitHost(f.host, f.proto === "https");
-    const headers = nodeHeaders(req.rawHeaders, f, port, connectionTokens(req.headers.connection));
+    const preq = proxyRequest(req, f, path, query, body, contentLength);
     // No Content-Length and no Transfer-Encoding means no body (RFC 9112 §6.3). Without saying so,
     // Tomcat takes the length as unknown and asks us for body with a GET_BODY_CHUNK round trip as
     // soon as the application reads its input; "0" lets it see the end at once.
-    if (contentLength === 0 && cl === undefined) headers.push("Content-Length", "0");
-    const rule = prefixRule(path);
-    const preq: ProxyRequest = {
-      method: req.method ?? "GET",
-      httpVersion: req.httpVersion,
-      path,
-      query,
-      headers,
-      clientIp: f.clientIp,
-      clientPort: f.clientPort,
-      serverName: name,
-      serverPort: port,
-      https: f.proto === "https",
-      body,
-      contentLength,
-      replyTimeoutMs: rule?.timeoutMs,
-      deadlineMs: rule?.deadlineMs ?? 0,
-    };
+    if (contentLength === 0 && cl === undefined) preq.headers.push("Content-Length", "0");
     const sink = new HttpSink(res, control, req.method === "HEAD");
     let r;
     try {
@@ -201,6 +254,10 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
       });
     },
   );
+  server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    if ((socket as Socket & { [OVER_CAP]?: true })[OVER_CAP]) return void socket.destroy();
+    upgrade(req, socket, head).catch((e: unknown) => upgradeAnswer(socket, new OxError("internal", `internal error: ${(e as Error)?.stack ?? e}`), "-", { path: req.url }));
+  });
   let connections = 0;
   const refused = burstLogger(log, "warn", "connection refused: max_connections reached", 10_000);
   // Before Node's own listener, so a connection over the cap is answered before it is parsed.

@@ -77,7 +77,7 @@ export class AjpTransport implements Transport {
   }
 
   stats(): TransportStats {
-    return this.pool.stats();
+    return { ...this.pool.stats(), websockets: 0 };
   }
 
   close(): void {

@@ -1,7 +1,11 @@
 import type { Readable } from "node:stream";
 import type { Client, Dispatcher, Pool } from "undici";
 import { OxError, type ErrorKind } from "../../common/errors.ts";
-import type { ExchangeControl, ExchangeOutcome, ProxyRequest, ResponseSink, Transport, TransportStats } from "../exchange.ts";
+import { request } from "node:http";
+import { HANDOFF_HEADERS } from "../../common/signing.ts";
+import type { ExchangeControl, ExchangeOutcome, ProxyRequest, ResponseSink, Transport, TransportStats, UpgradeOutcome, UpgradeRequest } from "../exchange.ts";
+import { connectionTokens, HOP_BY_HOP } from "../hop-by-hop.ts";
+import { WebSocketRelay } from "../websocket/relay.ts";
 import { Gate } from "./gate.ts";
 
 export interface HttpMemberOptions {
@@ -41,6 +45,25 @@ function flatHeaders(h: Record<string, string | string[] | undefined>): string[]
   return out;
 }
 
+/**
+ * A response head for the client's raw socket. Hop-by-hop headers go,
+ * except those that make the upgrade (Connection, Upgrade); every answer
+ * here ends with the connection, so it says so.
+ */
+function responseHead(status: number, reason: string, raw: string[], route: string, upgrade: boolean): string {
+  let head = `HTTP/1.1 ${status} ${reason.replace(/[\r\n]/g, "")}\r\n`;
+  const named = connectionTokens(raw.filter((_, i) => i % 2 === 1 && raw[i - 1].toLowerCase() === "connection").join(","));
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const lower = raw[i].toLowerCase();
+    const keep = upgrade && (lower === "connection" || lower === "upgrade");
+    if (!keep && (HOP_BY_HOP.has(lower) || named?.has(lower) || lower.startsWith("x-oxedge-"))) continue;
+    head += `${raw[i]}: ${raw[i + 1]}\r\n`;
+  }
+  head += `${HANDOFF_HEADERS.servedBy}: ${route}\r\n`;
+  if (!upgrade) head += "connection: close\r\n";
+  return head + "\r\n";
+}
+
 function notSent(error: OxError): ExchangeOutcome {
   return { ok: false, error, requestSent: false, responseStarted: false };
 }
@@ -65,6 +88,7 @@ export class HttpTransport implements Transport {
   private prober: Client | undefined;
   private created = 0;
   private closed = false;
+  private readonly relays = new Set<WebSocketRelay>();
 
   constructor(private readonly o: HttpMemberOptions) {
     const host = o.host.includes(":") ? `[${o.host}]` : o.host;
@@ -197,12 +221,79 @@ export class HttpTransport implements Transport {
 
   stats(): TransportStats {
     const s = this.pool?.stats;
-    if (!s) return { open: 0, idle: 0, busy: 0, waiting: this.gate.waiting, created: 0 };
-    return { open: s.connected, idle: s.free, busy: s.connected - s.free, waiting: this.gate.waiting, created: this.created };
+    if (!s) return { open: 0, idle: 0, busy: 0, waiting: this.gate.waiting, created: 0, websockets: this.relays.size };
+    return { open: s.connected, idle: s.free, busy: s.connected - s.free, waiting: this.gate.waiting, created: this.created, websockets: this.relays.size };
+  }
+
+  /**
+   * A WebSocket on a connection of its own (a long-lived socket must not
+   * hold one of the pool's `max`): the client's upgrade request goes to the
+   * node as it came, with Host and X-Forwarded-* like any request; a 101
+   * goes back to the client and from then on bytes are relayed; any other
+   * answer is passed to the client as it is.
+   */
+  upgrade(u: UpgradeRequest, control: ExchangeControl): Promise<UpgradeOutcome> {
+    const { req, client } = u;
+    return new Promise<UpgradeOutcome>((settle) => {
+      let connected = false;
+      let done = false;
+      const finish = (o: UpgradeOutcome): void => {
+        if (done) return;
+        done = true;
+        control.onAbort = undefined;
+        settle(o);
+      };
+      const up = request({
+        host: this.o.host,
+        port: this.o.port,
+        method: req.method,
+        path: req.query === undefined ? req.path : `${req.path}?${req.query}`,
+        headers: req.headers.concat("Connection", "Upgrade", "Upgrade", "websocket"),
+        agent: false,
+        setHost: false,
+      });
+      up.setTimeout(req.replyTimeoutMs ?? this.o.timeoutMs, () => up.destroy(new OxError("backend-timeout", `no answer to the WebSocket upgrade within ${req.replyTimeoutMs ?? this.o.timeoutMs} ms`)));
+      up.once("socket", (s) => s.once("connect", () => (connected = true)));
+      control.onAbort = (err) => up.destroy(err);
+      up.on("error", (e: NodeJS.ErrnoException) => {
+        if (e instanceof OxError) return finish({ ok: false, error: control.aborted ?? e, requestSent: connected });
+        if (!connected) return finish({ ok: false, error: new OxError("connect-failed", `connect to ${this.o.host}:${this.o.port} failed: ${e.code ?? e.message}`, { cause: e }), requestSent: false });
+        finish({ ok: false, error: new OxError("backend-aborted", `WebSocket upgrade: ${e.code ?? e.message}`, { cause: e }), requestSent: true });
+      });
+      up.on("upgrade", (res, node, nodeHead) => {
+        node.on("error", () => {});
+        if (client.destroyed) {
+          node.destroy();
+          return finish({ ok: false, error: new OxError("client-aborted", "client went away during the upgrade"), requestSent: true });
+        }
+        client.write(responseHead(101, res.statusMessage ?? "Switching Protocols", res.rawHeaders, control.route, true));
+        if (nodeHead.length > 0) client.write(nodeHead);
+        if (u.head.length > 0) node.write(u.head);
+        const relay = new WebSocketRelay(client, node, u.relay, (e) => {
+          this.relays.delete(relay);
+          u.onEnd(e);
+        });
+        this.relays.add(relay);
+        finish({ ok: true, status: 101 });
+      });
+      up.on("response", (res) => {
+        // No upgrade: the node's answer (a 400, a 403…) goes to the client as any answer would.
+        client.write(responseHead(res.statusCode ?? 502, res.statusMessage ?? "", res.rawHeaders, control.route, false));
+        res.pipe(client);
+        finish({ ok: true, status: res.statusCode ?? 502 });
+      });
+      up.end();
+    });
+  }
+
+  /** Close every WebSocket this member relays (its node was found down). */
+  closeWebSockets(why: string): void {
+    for (const r of [...this.relays]) r.end(why);
   }
 
   close(): void {
     this.closed = true;
+    this.closeWebSockets("bridge closing");
     void this.pool?.destroy();
     void this.prober?.destroy();
   }

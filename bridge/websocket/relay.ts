@@ -1,0 +1,138 @@
+import type { Socket } from "node:net";
+import { CLIENT_PING, FrameBoundaries, SERVER_PING } from "./frames.ts";
+
+export interface RelayOptions {
+  /** A side that sends nothing (not even a pong) for this long is taken as dead. */
+  idleMs: number;
+  /** Pings go both ways this often, so a live peer always has something to answer. */
+  pingMs: number;
+}
+
+/** One direction: bytes from `from` to `to`, with a ping put in between two frames when due. */
+class Direction {
+  readonly frames = new FrameBoundaries();
+  lastRead: number;
+  pingDue = false;
+  bytes = 0;
+
+  constructor(
+    private readonly from: Socket,
+    private readonly to: Socket,
+    private readonly ping: Buffer,
+    now: number,
+  ) {
+    this.lastRead = now;
+  }
+
+  data(chunk: Buffer): void {
+    this.lastRead = Date.now();
+    this.bytes += chunk.length;
+    let ok: boolean;
+    if (this.pingDue) {
+      const at = this.frames.scan(chunk)[0];
+      if (at === undefined) ok = this.to.write(chunk);
+      else {
+        // Split at the first frame boundary: frame, ping, the rest.
+        this.to.write(chunk.subarray(0, at));
+        this.to.write(this.ping);
+        this.pingDue = false;
+        ok = this.to.write(chunk.subarray(at));
+      }
+    } else {
+      this.frames.scan(chunk);
+      ok = this.to.write(chunk);
+    }
+    // Back-pressure: a side that cannot take more holds the other back, nothing piles up here.
+    if (!ok && !this.held) {
+      this.held = true;
+      this.from.pause();
+      this.to.once("drain", () => {
+        this.held = false;
+        this.from.resume();
+      });
+    }
+  }
+
+  private held = false;
+
+  /** Send a ping now if between frames, or at the next boundary. */
+  sendPing(): void {
+    if (this.frames.broken) return;
+    if (this.frames.atBoundary) this.to.write(this.ping);
+    else this.pingDue = true;
+  }
+}
+
+export interface RelayEnd {
+  why: string;
+  toNode: number;
+  toClient: number;
+  ms: number;
+}
+
+/**
+ * Relays an upgraded WebSocket connection byte for byte between the client
+ * (the edge) and the node, with back-pressure both ways. A close or an
+ * error on either side closes the other; a side silent for `idleMs` despite
+ * pings is closed, so dead sockets do not pile up.
+ */
+export class WebSocketRelay {
+  private readonly up: Direction;
+  private readonly down: Direction;
+  private readonly timer: NodeJS.Timeout;
+  private readonly started = Date.now();
+  private ended = false;
+
+  constructor(
+    private readonly client: Socket,
+    private readonly node: Socket,
+    private readonly o: RelayOptions,
+    private readonly onEnd: (e: RelayEnd) => void,
+  ) {
+    const now = Date.now();
+    this.up = new Direction(client, node, CLIENT_PING, now);
+    this.down = new Direction(node, client, SERVER_PING, now);
+    client.setNoDelay(true);
+    node.setNoDelay(true);
+    client.on("data", (c: Buffer) => this.up.data(c));
+    node.on("data", (c: Buffer) => this.down.data(c));
+    // A half-close is passed on: the WebSocket closing handshake finishes with TCP's.
+    client.on("end", () => node.end());
+    node.on("end", () => client.end());
+    client.on("error", (e: NodeJS.ErrnoException) => this.end(`client error ${e.code ?? e.message}`, false));
+    node.on("error", (e: NodeJS.ErrnoException) => this.end(`node error ${e.code ?? e.message}`, false));
+    // The other side still gets what was already relayed (a close frame, say), then its FIN.
+    client.on("close", () => this.end("client closed", true));
+    node.on("close", () => this.end("node closed", true));
+    this.timer = setInterval(() => this.tick(), Math.min(o.pingMs, o.idleMs / 2));
+    this.timer.unref();
+  }
+
+  private lastPing = Date.now();
+
+  private tick(): void {
+    const now = Date.now();
+    if (now - this.up.lastRead >= this.o.idleMs) return this.end(`client silent for ${this.o.idleMs} ms`, false);
+    if (now - this.down.lastRead >= this.o.idleMs) return this.end(`node silent for ${this.o.idleMs} ms`, false);
+    if (now - this.lastPing >= this.o.pingMs) {
+      this.lastPing = now;
+      this.up.sendPing();
+      this.down.sendPing();
+    }
+  }
+
+  /** Close both sides (once) and report why; `flush` lets what is already written go out first. */
+  end(why: string, flush = false): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearInterval(this.timer);
+    for (const s of [this.client, this.node]) {
+      if (flush && !s.destroyed) {
+        s.end();
+        // Bounded: a peer that takes nothing more does not keep the socket.
+        setTimeout(() => s.destroy(), 5000).unref();
+      } else s.destroy();
+    }
+    this.onEnd({ why, toNode: this.up.bytes, toClient: this.down.bytes, ms: Date.now() - this.started });
+  }
+}
