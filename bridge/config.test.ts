@@ -26,7 +26,8 @@ describe("bridge config", () => {
     expect(c.provisioning).toEqual({ path: "/servlet/axis2", allow: [] });
     expect(c.timeouts).toEqual([{ prefix: "/Microsoft-Server-ActiveSync", timeoutMs: 900_000, deadlineMs: 0 }]);
     expect(c.balancer).toMatchObject({ retryMs: 60_000, nofailover: false, forceRecovery: true, fails: 5 });
-    expect(c.limits).toEqual({ headerTimeoutMs: 20_000, keepAliveTimeoutMs: 65_000, bodyTimeoutMs: 20_000, bodyMinRate: 500, maxConnections: 4096 });
+    expect(c.limits).toEqual({ headerTimeoutMs: 20_000, keepAliveTimeoutMs: 65_000, bodyTimeoutMs: 20_000, bodyMinRate: 500, maxConnections: 4096, websocketIdleMs: 60_000, websocketPingMs: 25_000 });
+    expect(c.websocketPrefixes).toEqual(["/socket.io"]);
     expect(c.members[0]).toMatchObject({ route: "OX1", host: "10.20.30.213", port: 8009, secret: "s1", timeoutMs: 100_000, packetSize: 8192 });
     expect(c.members[0].pool).toEqual({ host: "10.20.30.213", port: 8009, packetSize: 8192, max: 64, smax: 0, ttlMs: 60_000, connectTimeoutMs: 5000, pingMs: 0, acquireMs: 5000, queue: 256 });
     expect(c.members[0].spec).toEqual({ route: "OX1", loadfactor: 1, lbset: 0, status: {}, redirect: undefined });
