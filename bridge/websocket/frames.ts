@@ -72,5 +72,5 @@ function payloadLength(h: number[]): number | undefined {
 /** A ping from the server side: FIN, opcode 9, no payload, unmasked (RFC 6455 §5.5.2). */
 export const SERVER_PING = Buffer.from([0x89, 0x00]);
 
-/** A ping from the client side: it must be masked (§5.3); with no payload the key masks nothing. */
+/** A ping from the client side: it must be masked (RFC 6455 §5.3); with no payload the key masks nothing. */
 export const CLIENT_PING = Buffer.concat([Buffer.from([0x89, 0x80]), randomBytes(4)]);
