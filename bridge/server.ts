@@ -11,7 +11,7 @@ import { HandoffVerifier } from "./handoff.ts";
 import { connectionTokens, HOP_BY_HOP } from "./hop-by-hop.ts";
 import { HttpSink } from "./http-sink.ts";
 import { burstLogger, createLogger, type LogFields, type Logger } from "./log.ts";
-import { PathPolicy, underPrefix } from "./path-policy.ts";
+import { PathPolicy, type PathAccepted } from "./path-policy.ts";
 
 /** The request headers a node sees: the client's, minus hop-by-hop and hand-off fields, with Host as the client saw it. */
 export function nodeHeaders(raw: readonly string[], host: string, connection: Set<string> | undefined): string[] {
@@ -65,7 +65,7 @@ const OVER_CAP_ANSWER = rawAnswer("over-capacity", "retry-after: 1\r\n");
 export function createBridge(config: BridgeConfig, log: Logger = createLogger()): { server: Server; cluster: Cluster } {
   const cluster = new Cluster(config, log);
   const verifier = new HandoffVerifier(config.secret, config.signatureWindowS);
-  const policy = new PathPolicy(config.prefixes, config.provisioning.path, config.provisioning.allow);
+  const policy = new PathPolicy(config.paths);
   const limits = config.limits;
   let seq = 0;
 
@@ -98,12 +98,10 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
     const path = q < 0 ? url : url.slice(0, q);
     const verdict = policy.judge(path, f.clientIp);
     if (!verdict.ok) return fail(res, new OxError(verdict.kind, verdict.reason), requestId, { path, client: f.clientIp });
-    await forward(req, res, f, path, q < 0 ? undefined : url.slice(q + 1), requestId);
+    await forward(req, res, f, path, q < 0 ? undefined : url.slice(q + 1), requestId, verdict);
   };
 
-  const prefixRule = (path: string) => config.timeouts.find((t) => underPrefix(path, t.prefix));
-
-  const forward = async (req: IncomingMessage, res: ServerResponse, f: HandoffFields, path: string, query: string | undefined, requestId: string): Promise<void> => {
+  const forward = async (req: IncomingMessage, res: ServerResponse, f: HandoffFields, path: string, query: string | undefined, requestId: string, rule: PathAccepted): Promise<void> => {
     const started = Date.now();
     const te = req.headers["transfer-encoding"];
     if (te !== undefined && te.toLowerCase() !== "chunked") {
@@ -126,7 +124,6 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
     // Tomcat takes the length as unknown and asks us for body with a GET_BODY_CHUNK round trip as
     // soon as the application reads its input; "0" lets it see the end at once.
     if (contentLength === 0 && cl === undefined) headers.push("Content-Length", "0");
-    const rule = prefixRule(path);
     const preq: ProxyRequest = {
       method: req.method ?? "GET",
       httpVersion: req.httpVersion,
@@ -140,8 +137,8 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
       https: f.proto === "https",
       body,
       contentLength,
-      replyTimeoutMs: rule?.timeoutMs,
-      deadlineMs: rule?.deadlineMs ?? 0,
+      replyTimeoutMs: rule.replyTimeoutMs,
+      deadlineMs: rule.deadlineMs,
     };
     const sink = new HttpSink(res, control, req.method === "HEAD");
     let r;
