@@ -204,6 +204,11 @@ describe("lists", () => {
     expect(mapOf({ value: ["appsuite7", { prefix: "/Microsoft-Server-ActiveSync", timeout: 90 }] }).route("/Microsoft-Server-ActiveSync")).toMatchObject({ timeout: 90 });
   });
 
+  it("a list starting with ox6 keeps its ActiveSync timeout, and can change it", () => {
+    expect(mapOf({ value: ["ox6", { prefix: "/drive", cluster: true }] }).route("/Microsoft-Server-ActiveSync")).toMatchObject({ timeout: 900, cluster: true });
+    expect(mapOf({ value: ["ox6", { prefix: "/Microsoft-Server-ActiveSync", timeout: 95 }] }).route("/Microsoft-Server-ActiveSync")).toMatchObject({ timeout: 95, cluster: true });
+  });
+
   it("a rewrite replaces the prefix only, and takes the target's timeout and WebSocket flag", () => {
     const m = mapOf({ value: [{ prefix: "/x", cluster: true, websocket: true, timeout: 50 }, { prefix: "/old/x", rewrite: "/x" }] });
     const r = m.route("/old/x/y;jsessionid=1.OX1")!;

@@ -284,11 +284,12 @@ export function resolvePaths(src: PathsSource): PathsResult {
   const base: Draft[] = preset
     ? presetRules(preset, plainOx6 ? { cluster: src.cluster?.value, internal: src.internal?.value } : {}).map((rule) => ({ rule, source: `preset ${preset}` }))
     : [];
-  // A plain ox6 without its own [[timeouts]] keeps the preset's; a given list replaces it (as before).
-  const timeouts = src.timeouts?.value ?? (plainOx6 ? OX6.timeouts : []);
+  const drafts = new Map<string, Draft>(base.map((d) => [d.rule.prefix, d]));
+  // ox6 keeps its timeouts unless [[timeouts]] replaces them (as before); before the listed rules,
+  // so that a list can change them like any other field of the preset.
+  if (preset === "ox6" && !src.timeouts) applyTimeouts(drafts, OX6.timeouts, "preset ox6");
 
   // Listed rules change the preset's rule of the same prefix, or add one.
-  const drafts = new Map<string, Draft>(base.map((d) => [d.rule.prefix, d]));
   const seen = new Map<string, string>();
   for (const d of listed) {
     const twice = seen.get(d.rule.prefix);
@@ -302,7 +303,7 @@ export function resolvePaths(src: PathsSource): PathsResult {
   }
   if (problems.length) return fail(problems);
 
-  applyTimeouts(drafts, timeouts, src.timeouts?.field ?? "preset ox6");
+  if (src.timeouts) applyTimeouts(drafts, src.timeouts.value, src.timeouts.field);
   return build([...drafts.values()], src.defaultAllow);
 }
 
