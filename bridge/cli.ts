@@ -39,6 +39,8 @@ async function main(): Promise<number> {
   });
   if (!bridge) return 1;
   log("info", "bridge listening", { url: bridge.url, admin: bridge.adminUrl, members: config.members.map((m) => `${m.route}=${m.host}:${m.port}`).join(",") });
+  // Not refused: a zone with a longer origin timeout (Enterprise) or a node that answers in time is fine.
+  for (const w of config.warnings) log("warn", w, { kind: "edge-timeout" });
   await new Promise<void>((resolve) => {
     const stop = (sig: string) => {
       log("info", "stopping", { signal: sig });

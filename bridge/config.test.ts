@@ -1,12 +1,16 @@
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { freePort } from "../peers/ports.ts";
+import { until } from "../test/support/wait.ts";
 import { buildConfig, ConfigError, loadConfigFile } from "./config.ts";
 
 const env = { OXEDGE_BRIDGE_SECRET: "0123456789abcdef0123", OX1_SECRET: "s1" };
 const member = { route: "OX1", address: "10.20.30.213:8009" };
+/** App Suite presets push over WebSockets, which need an HTTP member. */
+const httpMember = { ...member, address: "http://10.20.30.213:8009" };
 
 function errorOf(input: unknown, e: NodeJS.ProcessEnv = env): string {
   try {
@@ -22,12 +26,13 @@ describe("bridge config", () => {
   it("fills Apache-like defaults and converts seconds", () => {
     const c = buildConfig({ members: [{ ...member, secret_env: "OX1_SECRET" }] }, env);
     expect(c.listenPort).toBe(8009);
-    expect(c.prefixes).toContain("/Microsoft-Server-ActiveSync");
-    expect(c.provisioning).toEqual({ path: "/servlet/axis2", allow: [] });
-    expect(c.timeouts).toEqual([{ prefix: "/Microsoft-Server-ActiveSync", timeoutMs: 900_000, deadlineMs: 0 }]);
+    // The ox6 preset: the six prefixes, the provisioning path, ActiveSync's 900 s.
+    expect(c.paths.clusterPrefixes).toEqual(["/ajax", "/servlet", "/infostore", "/publications", "/Microsoft-Server-ActiveSync", "/usm-json"]);
+    expect(c.paths.internal("/servlet/axis2/x")).toMatchObject([{ prefix: "/servlet/axis2", allow: [] }]);
+    expect(c.paths.rules.filter((r) => r.timeout !== undefined || r.deadline > 0)).toMatchObject([{ prefix: "/Microsoft-Server-ActiveSync", timeout: 900, deadline: 0 }]);
+    expect(c.warnings).toEqual([expect.stringContaining("/Microsoft-Server-ActiveSync: reply timeout 900 s")]);
     expect(c.balancer).toMatchObject({ retryMs: 60_000, nofailover: false, forceRecovery: true, fails: 5 });
     expect(c.limits).toEqual({ headerTimeoutMs: 20_000, keepAliveTimeoutMs: 65_000, bodyTimeoutMs: 20_000, bodyMinRate: 500, maxConnections: 4096, websocketIdleMs: 60_000, websocketPingMs: 25_000 });
-    expect(c.websocketPrefixes).toEqual(["/socket.io"]);
     expect(c.members[0]).toMatchObject({ route: "OX1", host: "10.20.30.213", port: 8009, secret: "s1", timeoutMs: 100_000, packetSize: 8192 });
     expect(c.members[0].pool).toEqual({ host: "10.20.30.213", port: 8009, packetSize: 8192, max: 64, smax: 0, ttlMs: 60_000, connectTimeoutMs: 5000, pingMs: 0, acquireMs: 5000, queue: 256 });
     expect(c.members[0].spec).toEqual({ route: "OX1", loadfactor: 1, lbset: 0, status: {}, redirect: undefined });
@@ -35,10 +40,9 @@ describe("bridge config", () => {
 
   it("per-prefix timeouts: the longest prefix first, a deadline alone keeps the member's reply timeout", () => {
     const c = buildConfig({ members: [member], timeouts: [{ prefix: "/ajax", deadline: 30 }, { prefix: "/ajax/long", timeout: 300, deadline: 600 }] }, env);
-    expect(c.timeouts).toEqual([
-      { prefix: "/ajax/long", timeoutMs: 300_000, deadlineMs: 600_000 },
-      { prefix: "/ajax", timeoutMs: undefined, deadlineMs: 30_000 },
-    ]);
+    expect(c.paths.route("/ajax/long/x")).toMatchObject({ timeout: 300, deadline: 600 });
+    expect(c.paths.route("/ajax/x")).toMatchObject({ timeout: undefined, deadline: 30 });
+    expect(c.paths.route("/Microsoft-Server-ActiveSync")).toMatchObject({ timeout: undefined, deadline: 0 });
     expect(errorOf({ members: [member], limits: { header_timeout: 0 } })).toContain("limits.header_timeout = 0");
     expect(errorOf({ members: [member], limits: { max_connections: 0 } })).toContain("limits.max_connections = 0");
     expect(errorOf({ members: [member], balancer: { fails: -1 } })).toContain("balancer.fails = -1");
@@ -46,9 +50,55 @@ describe("bridge config", () => {
 
   it("provisioning.allow takes addresses and CIDR blocks of both families, nothing else", () => {
     const c = buildConfig({ members: [member], provisioning: { allow: ["127.0.0.1", "10.0.0.0/8", "::1", "2001:db8::/32"] } }, env);
-    expect(c.provisioning.allow).toHaveLength(4);
+    expect(c.paths.internal("/servlet/axis2")[0].allow).toHaveLength(4);
     for (const bad of ["10.0.0.0/33", "2001:db8::/129", "10.1", "localhost", "10.0.0.0/8/1", "10.0.0.0/"]) {
       expect(errorOf({ members: [member], provisioning: { allow: [bad] } })).toContain(`provisioning.allow[0] = ${JSON.stringify(bad)}: expected an IP address or a CIDR block`);
+    }
+  });
+
+  it("paths names a preset; [provisioning] allow is its internal paths' allow-list", () => {
+    const c = buildConfig({ members: [httpMember], paths: "appsuite7", provisioning: { allow: ["10.0.0.0/8"] } }, env);
+    expect(c.paths.route("/socket.io/x")).toMatchObject({ websocket: true, cluster: true });
+    expect(c.paths.internal("/webservices/x")).toMatchObject([{ prefix: "/webservices", allow: ["10.0.0.0/8"] }]);
+    expect(c.warnings).toHaveLength(2);
+    // [[timeouts]] entries change the preset's timeouts, prefix by prefix.
+    const lowered = buildConfig({ members: [httpMember], paths: "appsuite7", timeouts: [{ prefix: "/Microsoft-Server-ActiveSync", timeout: 90 }, { prefix: "/usm-json", timeout: 90 }] }, env);
+    expect(lowered.paths.route("/Microsoft-Server-ActiveSync")).toMatchObject({ timeout: 90, cluster: true });
+    expect(lowered.warnings).toEqual([]);
+  });
+
+  it("reads [[paths]] tables and a preset-first list from TOML", () => {
+    const dir = mkdtempSync(join(tmpdir(), "oxedge-config-"));
+    const members = `[[members]]\nroute = "OX1"\naddress = "http://127.0.0.1:8009"\n`;
+    writeFileSync(
+      join(dir, "tables.toml"),
+      `[[paths]]\nprefix = "/ajax"\ncluster = true\n\n[[paths]]\nprefix = "/appsuite/api"\nrewrite = "/ajax"\n\n[[paths]]\nprefix = "/soap"\ncluster = true\ninternal = true\nallow = ["192.0.2.0/24"]\n\n${members}`,
+    );
+    const t = loadConfigFile(join(dir, "tables.toml"), env);
+    expect(t.paths.clusterPrefixes).toEqual(["/ajax", "/appsuite/api", "/soap"]);
+    expect(t.paths.internal("/SOAP/x")[0].allow).toEqual(["192.0.2.0/24"]);
+    writeFileSync(join(dir, "list.toml"), `paths = ["appsuite7", { prefix = "/Microsoft-Server-ActiveSync", timeout = 90 }]\n${members}`);
+    expect(loadConfigFile(join(dir, "list.toml"), env).paths.route("/Microsoft-Server-ActiveSync")).toMatchObject({ timeout: 90 });
+  });
+
+  it.each([
+    [{ paths: "appsuite7", prefixes: ["/ajax"] }, 'prefixes = ["/ajax"]: cannot be combined with paths = "appsuite7"'],
+    [{ paths: "appsuite7", provisioning: { path: "/servlet/axis2" } }, 'provisioning.path = ["/servlet/axis2"]: cannot be combined with paths = "appsuite7"'],
+    [{ paths: [{ prefix: "/ajax", cluster: true }], timeouts: [{ prefix: "/ajax", timeout: 5 }] }, "cannot be combined with paths as a list: give timeout and deadline in the rules of paths"],
+    [{ paths: [{ prefix: "/ajax", cluster: true }], prefixes: ["/ajax"] }, "cannot be combined with paths as a list"],
+    [{ paths: "appsuite8" }, 'paths = "appsuite8": unknown preset'],
+    [{ paths: [{ prefix: "/ajax", cluster: true }, { prefix: "/x", rewrite: "/y" }] }, 'paths[1].rewrite = "/y": the target /y is not a cluster path'],
+    [{ paths: [{ prefix: "/ajax", cluster: true, internal: true, allow: ["10.1"] }] }, 'paths[0].allow[0] = "10.1": expected an IP address or a CIDR block'],
+  ])("refuses contradictory or bad paths %j", (extra, needle) => {
+    expect(errorOf({ members: [member], ...extra })).toContain(needle);
+  });
+
+  it("the old keys keep working with ox6, by name or unset", () => {
+    for (const paths of [undefined, "ox6"]) {
+      const c = buildConfig({ members: [member], paths, prefixes: ["/ajax"], provisioning: { path: "/ajax/admin", allow: ["10.0.0.1"] }, timeouts: [] }, env);
+      expect(c.paths.clusterPrefixes).toEqual(["/ajax"]);
+      expect(c.paths.internal("/ajax/ADMIN")).toMatchObject([{ prefix: "/ajax/admin", allow: ["10.0.0.1"] }]);
+      expect(c.warnings).toEqual([]);
     }
   });
 
@@ -101,8 +151,32 @@ describe("bridge config", () => {
     const allow = spawnSync(process.execPath, ["bin/oxedge-bridge.js", "--config", file], { env: { ...process.env, ...env }, encoding: "utf8", timeout: 20_000 });
     expect(allow.status).toBe(2);
     expect(allow.stderr).toContain('provisioning.allow[1] = "192.168.1": expected an IP address or a CIDR block');
+    writeFileSync(file, `paths = "appsuite7"\nprefixes = ["/ajax"]\n[[members]]\nroute = "OX1"\naddress = "127.0.0.1:8009"\n`);
+    const mixed = spawnSync(process.execPath, ["bin/oxedge-bridge.js", "--config", file], { env: { ...process.env, ...env }, encoding: "utf8", timeout: 20_000 });
+    expect(mixed.status).toBe(2);
+    expect(mixed.stderr).toContain('prefixes = ["/ajax"]: cannot be combined with paths = "appsuite7"');
     const usage = spawnSync(process.execPath, ["bin/oxedge-bridge.js"], { encoding: "utf8", timeout: 20_000 });
     expect(usage.status).toBe(2);
     expect(usage.stderr).toContain("usage: oxedge-bridge --config FILE");
+  });
+
+  it("the CLI starts with a timeout beyond the edge's limit, and says so", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "oxedge-config-"));
+    const file = join(dir, "b.toml");
+    writeFileSync(file, `listen = "127.0.0.1:0"\npaths = "appsuite7"\n[balancer]\nhealthcheck = 0\n[[members]]\nroute = "OX1"\naddress = "http://127.0.0.1:${await freePort()}"\n`);
+    const child = spawn(process.execPath, ["bin/oxedge-bridge.js", "--config", file], { env: { ...process.env, ...env }, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
+    try {
+      await until(() => stderr.split("\n").filter((l) => l.includes("kind=edge-timeout")).length === 2 || child.exitCode !== null, 20_000);
+      expect(child.exitCode).toBeNull();
+      expect(stderr).toContain("bridge listening");
+      const lines = stderr.split("\n").filter((l) => l.includes("kind=edge-timeout"));
+      expect(lines[0]).toMatch(/ warn "\/usm-json: reply timeout 1900 s \(preset appsuite7\) is longer than the 100 s Cloudflare waits for an origin/);
+      expect(lines[1]).toContain("/Microsoft-Server-ActiveSync: reply timeout 1900 s");
+    } finally {
+      child.kill("SIGTERM");
+      await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once("exit", resolve)));
+    }
   });
 });

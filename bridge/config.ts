@@ -12,8 +12,7 @@ import type { MemberSpec } from "./balancer.ts";
 import { duplicateRoute, lbsetSchema, loadfactorSchema, redirectProblem, routeSchema, statusSchema } from "./member-rules.ts";
 import { MAX_PACKET_SIZE, MIN_PACKET_SIZE } from "./ajp/codes.ts";
 import { ConfigError, type ConfigProblem } from "../common/errors.ts";
-import { underPrefix } from "./path-policy.ts";
-import { OX_PREFIXES } from "../common/prefixes.ts";
+import { resolvePaths, type PathMap } from "../common/path-map.ts";
 
 /**
  * The bridge's whole configuration, declared once. Names follow Apache's
@@ -148,25 +147,29 @@ const configSchema = z.strictObject({
   admin_token_env: z.optional(envName),
   /** Log one line per request (errors are always logged). */
   access_log: z._default(z.boolean(), false),
-  prefixes: z._default(z.array(pathPrefix).check(z.minLength(1)), [...OX_PREFIXES]),
-  /** Cluster prefixes whose requests may be WebSocket upgrades (App Suite's push); only HTTP members carry them. */
-  websocket_prefixes: z._default(z.array(pathPrefix), ["/socket.io"]),
-  provisioning: z.prefault(
+  // ---- Paths: what goes to the cluster, what is internal, per-prefix timeouts (common/path-map.ts,
+  // docs/paths.md). `paths` is a preset name ("ox6", "appsuite7") or [[paths]] tables (a list may
+  // start with a preset name); the older keys below still work with the ox6 preset. Which of them
+  // combine, and how, is decided in resolvePaths, so the worker's vars combine the same way.
+  paths: z.optional(z.unknown()),
+  /** Old form: the cluster prefixes (ox6 preset only). */
+  prefixes: z.optional(z.array(pathPrefix).check(z.minLength(1))),
+  provisioning: z.optional(
     z.strictObject({
-      path: z._default(pathPrefix, "/servlet/axis2"),
+      /** Old form: the internal prefix (ox6 preset only). */
+      path: z.optional(pathPrefix),
+      /** The allow-list of every internal path without its own. */
       allow: z._default(z.array(ipOrCidr), []),
     }),
-    {},
   ),
   /**
    * Per-prefix overrides: `timeout` replaces the member's reply timeout (e.g.
    * ActiveSync long polls); `deadline` bounds the whole exchange (a node that
-   * drips its answer within `timeout` forever); 0 = no deadline.
+   * drips its answer within `timeout` forever); 0 = no deadline. With a preset
+   * name (or none) they change its timeouts; with a list, say them there.
    */
-  timeouts: z._default(
-    z.array(z.strictObject({ prefix: pathPrefix, timeout: z.optional(seconds(86_400)), deadline: z._default(seconds(86_400), 0) })),
-    [{ prefix: "/Microsoft-Server-ActiveSync", timeout: 900, deadline: 0 }],
-  ),
+  timeouts: z.optional(z.array(z.strictObject({ prefix: pathPrefix, timeout: z.optional(seconds(86_400)), deadline: z._default(seconds(86_400), 0) }))),
+  // ---- end of the path settings
   /**
    * What one client connection may hold (mod_reqtimeout's and Apache's
    * defaults where they have one): the edge is trusted to sign, not to be
@@ -228,10 +231,10 @@ export interface BridgeConfig {
   secret: string;
   signatureWindowS: number;
   accessLog: boolean;
-  prefixes: string[];
-  provisioning: { path: string; allow: string[] };
-  /** Longest prefix first. timeoutMs undefined = the member's. */
-  timeouts: { prefix: string; timeoutMs: number | undefined; deadlineMs: number }[];
+  /** What each path is, who may reach it, per-prefix timeouts: from `paths`, `prefixes`, `provisioning`, `timeouts`. */
+  paths: PathMap;
+  /** Logged at start: reply timeouts the edge cannot keep. */
+  warnings: string[];
   limits: {
     headerTimeoutMs: number;
     keepAliveTimeoutMs: number;
@@ -241,8 +244,6 @@ export interface BridgeConfig {
     websocketIdleMs: number;
     websocketPingMs: number;
   };
-  /** Path prefixes that accept a WebSocket upgrade. */
-  websocketPrefixes: string[];
   balancer: { retryMs: number; nofailover: boolean; forceRecovery: boolean; maxAttempts?: number; healthcheckMs: number; fails: number };
   members: MemberConfig[];
 }
@@ -299,6 +300,16 @@ function resolve(c: Parsed, env: NodeJS.ProcessEnv): BridgeConfig {
     }
     return { ...m, secret };
   });
+  const paths = resolvePaths({
+    field: "paths",
+    value: c.paths,
+    ip: ipOrCidr,
+    defaultAllow: c.provisioning?.allow ?? [],
+    cluster: c.prefixes && { field: "prefixes", value: c.prefixes },
+    internal: c.provisioning?.path === undefined ? undefined : { field: "provisioning.path", value: [c.provisioning.path] },
+    timeouts: c.timeouts && { field: "timeouts", value: c.timeouts },
+  });
+  if (!paths.ok) problems.push(...paths.problems);
   const dup = duplicateRoute(members.map((m) => m.route));
   if (dup >= 0) problems.push({ field: `members[${dup}].route`, value: `"${members[dup].route}"`, rule: `routes must be unique` });
   const routes = new Set(members.map((m) => m.route));
@@ -310,11 +321,11 @@ function resolve(c: Parsed, env: NodeJS.ProcessEnv): BridgeConfig {
     problems.push({ field: "limits.websocket_ping", value: String(c.limits.websocket_ping), rule: `must be shorter than limits.websocket_idle (${c.limits.websocket_idle}): the pings are what a live peer answers` });
   }
   // A WebSocket needs a member that can carry one: AJP has no upgrade.
-  const served = c.websocket_prefixes.filter((w) => c.prefixes.some((p) => underPrefix(w, p)));
-  if (served.length > 0 && !members.some((m) => m.kind === "http")) {
-    problems.push({ field: "websocket_prefixes", value: JSON.stringify(served), rule: "WebSocket prefixes among the cluster prefixes need at least one HTTP member (AJP carries no WebSocket); remove them or add an http:// member" });
+  const upgraded = paths.ok ? paths.map.rules.filter((r) => r.websocket && r.cluster).map((r) => r.prefix) : [];
+  if (upgraded.length > 0 && !members.some((m) => m.kind === "http")) {
+    problems.push({ field: "paths", value: JSON.stringify(upgraded), rule: "WebSocket prefixes need at least one HTTP member (AJP carries no WebSocket); add an http:// member or a map without them" });
   }
-  if (problems.length) throw new ConfigError(INVALID, problems);
+  if (problems.length || !paths.ok) throw new ConfigError(INVALID, problems);
 
   let admin: BridgeConfig["admin"];
   if (c.admin_listen) {
@@ -332,11 +343,8 @@ function resolve(c: Parsed, env: NodeJS.ProcessEnv): BridgeConfig {
     secret: secret!,
     signatureWindowS: c.signature_window,
     accessLog: c.access_log,
-    prefixes: c.prefixes,
-    provisioning: c.provisioning,
-    timeouts: c.timeouts
-      .map((t) => ({ prefix: t.prefix, timeoutMs: t.timeout === undefined ? undefined : t.timeout * 1000, deadlineMs: t.deadline * 1000 }))
-      .sort((a, b) => b.prefix.length - a.prefix.length),
+    paths: paths.map,
+    warnings: paths.warnings,
     limits: {
       headerTimeoutMs: c.limits.header_timeout * 1000,
       keepAliveTimeoutMs: c.limits.keepalive_timeout * 1000,
@@ -346,7 +354,6 @@ function resolve(c: Parsed, env: NodeJS.ProcessEnv): BridgeConfig {
       websocketIdleMs: c.limits.websocket_idle * 1000,
       websocketPingMs: c.limits.websocket_ping * 1000,
     },
-    websocketPrefixes: c.websocket_prefixes,
     balancer: {
       retryMs: c.balancer.retry * 1000,
       nofailover: c.balancer.nofailover,

@@ -11,7 +11,7 @@ import { HandoffVerifier } from "./handoff.ts";
 import { connectionTokens, HOP_BY_HOP } from "./hop-by-hop.ts";
 import { HttpSink } from "./http-sink.ts";
 import { burstLogger, createLogger, type LogFields, type Logger } from "./log.ts";
-import { PathPolicy, underPrefix } from "./path-policy.ts";
+import { PathPolicy, type PathAccepted } from "./path-policy.ts";
 
 /** The request headers a node sees: the client's, minus hop-by-hop, hand-off and forwarding fields, with Host as the client saw it. */
 export function nodeHeaders(raw: readonly string[], f: HandoffFields, serverPort: number, connection: Set<string> | undefined): string[] {
@@ -69,7 +69,7 @@ const OVER_CAP_ANSWER = rawAnswer("over-capacity", "retry-after: 1\r\n");
 export function createBridge(config: BridgeConfig, log: Logger = createLogger()): { server: Server; cluster: Cluster } {
   const cluster = new Cluster(config, log);
   const verifier = new HandoffVerifier(config.secret, config.signatureWindowS);
-  const policy = new PathPolicy(config.prefixes, config.provisioning.path, config.provisioning.allow);
+  const policy = new PathPolicy(config.paths);
   const limits = config.limits;
   let seq = 0;
 
@@ -102,15 +102,12 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
     const path = q < 0 ? url : url.slice(0, q);
     const verdict = policy.judge(path, f.clientIp);
     if (!verdict.ok) return fail(res, new OxError(verdict.kind, verdict.reason), requestId, { path, client: f.clientIp });
-    await forward(req, res, f, path, q < 0 ? undefined : url.slice(q + 1), requestId);
+    await forward(req, res, f, path, q < 0 ? undefined : url.slice(q + 1), requestId, verdict);
   };
 
-  const prefixRule = (path: string) => config.timeouts.find((t) => underPrefix(path, t.prefix));
-
   /** The request as every transport sees it, from what the client sent and the edge signed. */
-  const proxyRequest = (req: IncomingMessage, f: HandoffFields, path: string, query: string | undefined, body: BodyReader | null, contentLength: number | null): ProxyRequest => {
+  const proxyRequest = (req: IncomingMessage, f: HandoffFields, path: string, query: string | undefined, rule: PathAccepted, body: BodyReader | null, contentLength: number | null): ProxyRequest => {
     const { name, port } = splitHost(f.host, f.proto === "https");
-    const rule = prefixRule(path);
     return {
       method: req.method ?? "GET",
       httpVersion: req.httpVersion,
@@ -124,8 +121,8 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
       https: f.proto === "https",
       body,
       contentLength,
-      replyTimeoutMs: rule?.timeoutMs,
-      deadlineMs: rule?.deadlineMs ?? 0,
+      replyTimeoutMs: rule.replyTimeoutMs,
+      deadlineMs: rule.deadlineMs,
     };
   };
 
@@ -151,13 +148,13 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
     const path = q < 0 ? url : url.slice(0, q);
     const verdict = policy.judge(path, f.clientIp);
     if (!verdict.ok) return upgradeAnswer(socket, new OxError(verdict.kind, verdict.reason), requestId, { path, client: f.clientIp });
-    if (!config.websocketPrefixes.some((p) => underPrefix(path, p))) return upgradeAnswer(socket, new OxError("bad-request", "not a WebSocket prefix"), requestId, { path });
+    if (!verdict.websocket) return upgradeAnswer(socket, new OxError("bad-request", "not a WebSocket prefix"), requestId, { path });
     if (String(req.headers.upgrade).toLowerCase() !== "websocket" || req.method !== "GET") return upgradeAnswer(socket, new OxError("bad-request", `upgrade to ${req.headers.upgrade} is not relayed`), requestId, { path });
     const started = Date.now();
     const control = new ExchangeControl();
     const onGone = () => control.abort(new OxError("client-aborted", "client went away during the upgrade"));
     socket.once("close", onGone);
-    const preq = proxyRequest(req, f, path, q < 0 ? undefined : url.slice(q + 1), null, 0);
+    const preq = proxyRequest(req, f, path, q < 0 ? undefined : url.slice(q + 1), verdict, null, 0);
     const fields = { path, requested_route: f.route || undefined, request_id: requestId };
     const r = await cluster.upgrade(f.route, {
       req: preq,
@@ -178,7 +175,7 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
     upgradeAnswer(socket, r.error, requestId, { ...fields, route: control.route || undefined });
   };
 
-  const forward = async (req: IncomingMessage, res: ServerResponse, f: HandoffFields, path: string, query: string | undefined, requestId: string): Promise<void> => {
+  const forward = async (req: IncomingMessage, res: ServerResponse, f: HandoffFields, path: string, query: string | undefined, requestId: string, rule: PathAccepted): Promise<void> => {
     const started = Date.now();
     const te = req.headers["transfer-encoding"];
     if (te !== undefined && te.toLowerCase() !== "chunked") {
@@ -195,7 +192,7 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
     if (req.destroyed || res.destroyed) control.abort(new OxError("client-aborted", "client went away"));
     const hasBody = contentLength === null || contentLength > 0;
     const body = hasBody ? new BodyReader(req, undefined, { timeoutMs: limits.bodyTimeoutMs, minRate: limits.bodyMinRate, onViolation: (e) => control.abort(e) }) : null;
-    const preq = proxyRequest(req, f, path, query, body, contentLength);
+    const preq = proxyRequest(req, f, path, query, rule, body, contentLength);
     // No Content-Length and no Transfer-Encoding means no body (RFC 9112 §6.3). Without saying so,
     // Tomcat takes the length as unknown and asks us for body with a GET_BODY_CHUNK round trip as
     // soon as the application reads its input; "0" lets it see the end at once.

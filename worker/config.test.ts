@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { ConfigError, configFor, parseConfig, type Env } from "./config.ts";
 
 const SECRET = "s".repeat(40);
@@ -16,7 +16,8 @@ function errorOf(env: Env): ConfigError {
 
 describe("parseConfig", () => {
   it("fills defaults", () => {
-    expect(parseConfig(base)).toEqual({
+    const c = parseConfig(base);
+    expect(c).toMatchObject({
       bridgeUrls: ["https://bridge.example.net"],
       bridgeSecret: SECRET,
       clusterPrefixes: ["/ajax", "/servlet", "/infostore", "/publications", "/Microsoft-Server-ActiveSync", "/usm-json"],
@@ -31,6 +32,17 @@ describe("parseConfig", () => {
       bridgeRetrySkipSeconds: 10,
       staticMaxAge: 3600,
     });
+    // The ox6 preset: what the six prefixes and PROVISIONING_PATH always were.
+    expect(c.paths.rules.map((r) => [r.prefix, r.cluster, r.internal])).toEqual([
+      ["/ajax", true, false],
+      ["/servlet", true, false],
+      ["/infostore", true, false],
+      ["/publications", true, false],
+      ["/Microsoft-Server-ActiveSync", true, false],
+      ["/usm-json", true, false],
+      ["/servlet/axis2", false, true],
+    ]);
+    expect(c.warnings).toEqual([expect.stringMatching(/^\/Microsoft-Server-ActiveSync: reply timeout 900 s \(preset ox6\)/)]);
   });
 
   it("parses lists, numbers and flags, including TOML numbers and booleans", () => {
@@ -67,6 +79,9 @@ describe("parseConfig", () => {
     ["CLUSTER_PREFIXES", "/"],
     ["CLUSTER_PREFIXES", ""],
     ["PROVISIONING_PATH", "/servlet;x=y/axis2"],
+    ["PATH_MAP", "appsuite8"],
+    ["PATH_MAP", "[{]"],
+    ["PATH_MAP", 7],
     ["PROVISIONING_ALLOW", "not-an-ip"],
     ["PROVISIONING_ALLOW", "10.0.0.0/33"],
     ["PROVISIONING_ALLOW", "*"],
@@ -103,7 +118,72 @@ describe("parseConfig", () => {
   });
 });
 
+describe("PATH_MAP", () => {
+  it("names a preset; the old prefixes and provisioning vars are views of it", () => {
+    const c = parseConfig({ ...base, PATH_MAP: " appsuite7 ", PROVISIONING_ALLOW: "10.0.0.0/8" });
+    expect(c.paths.route("/appsuite/api/login")).toMatchObject({ rewrite: "/ajax" });
+    expect(c.clusterPrefixes).toContain("/webservices");
+    expect(c.provisioningPaths).toEqual(["/webservices", "/servlet/axis2", "/preliminary"]);
+    // PROVISIONING_ALLOW is the allow-list of every internal rule that has none of its own.
+    expect(c.paths.internal("/webservices/x").map((r) => r.allow)).toEqual([["10.0.0.0/8"]]);
+    expect(c.warnings).toHaveLength(2);
+  });
+
+  it("takes a list as JSON text or, from wrangler.toml, as the array wrangler passes on", () => {
+    const list = ["appsuite7", { prefix: "/Microsoft-Server-ActiveSync", timeout: 95 }, { prefix: "/usm-json", timeout: 95 }];
+    for (const PATH_MAP of [JSON.stringify(list), list]) {
+      const c = parseConfig({ ...base, PATH_MAP });
+      expect(c.paths.route("/Microsoft-Server-ActiveSync")).toMatchObject({ cluster: true, timeout: 95 });
+      expect(c.warnings).toEqual([]);
+    }
+    expect(parseConfig({ ...base, PATH_MAP: '[{"prefix":"/ajax","cluster":true}]' }).clusterPrefixes).toEqual(["/ajax"]);
+  });
+
+  it("empty is the ox6 preset", () => {
+    expect(parseConfig({ ...base, PATH_MAP: "" }).paths.rules).toEqual(parseConfig(base).paths.rules);
+    expect(parseConfig({ ...base, PATH_MAP: "ox6" }).paths.rules).toEqual(parseConfig(base).paths.rules);
+  });
+
+  it("a bad rule is named by its place in the list", () => {
+    const e = errorOf({ ...base, PATH_MAP: '[{"prefix":"/ajax","cluster":true},{"prefix":"/x","rewrite":"/nope"}]' });
+    expect(e.field).toBe("PATH_MAP[1].rewrite");
+    expect(e.message).toContain('PATH_MAP[1].rewrite = "/nope": the target /nope is not a cluster path of this map');
+    expect(errorOf({ ...base, PATH_MAP: "[1" }).message).toMatch(/PATH_MAP = "\[1": not valid JSON/);
+  });
+
+  it("CLUSTER_PREFIXES and PROVISIONING_PATH keep working with ox6 (unset or by name) and replace its parts", () => {
+    for (const PATH_MAP of [undefined, "ox6"]) {
+      const c = parseConfig({ ...base, PATH_MAP, CLUSTER_PREFIXES: "/ajax,/drive", PROVISIONING_PATH: "/ajax/admin", PROVISIONING_ALLOW: "10.0.0.1" });
+      expect(c.clusterPrefixes).toEqual(["/ajax", "/drive"]);
+      expect(c.provisioningPaths).toEqual(["/ajax/admin"]);
+      expect(c.paths.internal("/AJAX/Admin/x").map((r) => r.allow)).toEqual([["10.0.0.1"]]);
+      expect(c.paths.route("/servlet/x")).toBeUndefined();
+    }
+  });
+
+  it("… and contradict any other map, which is refused naming the old var as written", () => {
+    const e = errorOf({ ...base, PATH_MAP: "appsuite7", CLUSTER_PREFIXES: "/ajax,/servlet" });
+    expect(e.field).toBe("CLUSTER_PREFIXES");
+    expect(e.message).toContain('CLUSTER_PREFIXES = "/ajax,/servlet": cannot be combined with PATH_MAP = "appsuite7"');
+    expect(errorOf({ ...base, PATH_MAP: '["ox6"]', PROVISIONING_PATH: "/servlet/axis2" }).field).toBe("PROVISIONING_PATH");
+  });
+});
+
 describe("configFor", () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it("logs the warnings once per env object, i.e. once per isolate", () => {
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    const env = { ...base, PATH_MAP: "appsuite7" };
+    for (let i = 0; i < 3; i++) configFor(env);
+    expect(warn.mock.calls.map((c) => String(c[0]))).toEqual([
+      expect.stringMatching(/^oxedge-worker warning \/usm-json: reply timeout 1900 s/),
+      expect.stringMatching(/^oxedge-worker warning \/Microsoft-Server-ActiveSync: reply timeout 1900 s/),
+    ]);
+    configFor({ ...env });
+    expect(warn).toHaveBeenCalledTimes(4);
+  });
+
   it("parses once per env object", () => {
     const env = { ...base };
     const a = configFor(env);

@@ -14,6 +14,7 @@ import { ipRestriction } from "hono/ip-restriction";
 import { ConfigError } from "../common/errors.ts";
 import { canonicalPath } from "./canonical.ts";
 import { OX_PREFIXES } from "../common/prefixes.ts";
+import { PRESET_NAMES, resolvePaths, type PathMap } from "../common/path-map.ts";
 
 /** The static-assets binding; structurally a Workers `Fetcher`. */
 export interface AssetsBinding {
@@ -30,11 +31,15 @@ export interface Config {
   /** Bridge origins (no trailing slash), tried in order. */
   bridgeUrls: string[];
   bridgeSecret: string;
-  /** Canonical path prefixes that go to the cluster. */
+  /** What each path is and who may reach it (common/path-map.ts): routing, access and rewrite use only this. */
+  paths: PathMap;
+  /** Said once per isolate when the config is first used (reply timeouts the edge cannot keep). */
+  warnings: string[];
+  /** The map's forwarded prefixes: the view CLUSTER_PREFIXES gave, for tools and tests. */
   clusterPrefixes: string[];
-  /** Canonical path prefixes reachable only from `provisioningAllow`. */
+  /** The map's internal prefixes: the view PROVISIONING_PATH gave, for tools and tests. */
   provisioningPaths: string[];
-  /** IPs / CIDRs, as `hono/ip-restriction` rules. Empty = nobody. */
+  /** IPs / CIDRs, as `hono/ip-restriction` rules: the allow-list of internal rules without their own. Empty = nobody. */
   provisioningAllow: string[];
   stickyCookies: string[];
   stickyPathParam: string;
@@ -156,17 +161,24 @@ const FIELDS = {
     allowed: "at least 32 characters; set with `wrangler secret put BRIDGE_SECRET` (locally in .dev.vars)",
     secret: true,
   },
+  // A preset name or a list of rules: JSON text (dashboard, .dev.vars) or, from wrangler.toml, a
+  // TOML array of inline tables, which wrangler hands over as JSON. Either way the same rules and
+  // field names as the bridge's `paths`, so one map can be copied between the two.
+  PATH_MAP: {
+    schema: z.optional(z.union([z.string(), z.array(z.unknown())])),
+    allowed: `a preset (${PRESET_NAMES.join(", ")}; empty = ox6) or a JSON list of rules like [{"prefix":"/ajax","cluster":true}], optionally starting with a preset name (docs/paths.md)`,
+  },
   CLUSTER_PREFIXES: {
     schema: listOf(DEFAULT_CLUSTER_PREFIXES, canonicalRule, 1),
-    allowed: "comma-separated canonical paths like /ajax (no trailing /, no %-escapes of unreserved chars, no dot segments)",
+    allowed: "comma-separated canonical paths like /ajax (no trailing /, no %-escapes of unreserved chars, no dot segments); only with the ox6 preset",
   },
   PROVISIONING_PATH: {
     schema: listOf("/servlet/axis2", canonicalRule, 1),
-    allowed: "comma-separated canonical paths like /servlet/axis2 (string-prefix match, like httpd <Location>)",
+    allowed: "comma-separated canonical paths like /servlet/axis2 (string-prefix match, like httpd <Location>); only with the ox6 preset",
   },
   PROVISIONING_ALLOW: {
     schema: listOf("", ipRule, 0),
-    allowed: "comma-separated IPv4/IPv6 addresses or CIDRs (e.g. 192.0.2.10,10.0.0.0/8,2001:db8::/32), or empty for nobody",
+    allowed: "comma-separated IPv4/IPv6 addresses or CIDRs (e.g. 192.0.2.10,10.0.0.0/8,2001:db8::/32), or empty for nobody; the allow-list of every internal path without its own",
   },
   STICKY_COOKIES: {
     schema: listOf("JSESSIONID", cookieName, 1),
@@ -212,11 +224,14 @@ export function parseConfig(env: Env): Config {
     }
     out[name] = r.data;
   }
+  const paths = pathsFrom(env, out);
   return {
     bridgeUrls: (out.BRIDGE_URLS as string[]).map((u) => new URL(u).origin),
     bridgeSecret: out.BRIDGE_SECRET as string,
-    clusterPrefixes: out.CLUSTER_PREFIXES as string[],
-    provisioningPaths: out.PROVISIONING_PATH as string[],
+    paths: paths.map,
+    warnings: paths.warnings,
+    clusterPrefixes: paths.map.clusterPrefixes,
+    provisioningPaths: paths.map.internalPrefixes,
     provisioningAllow: out.PROVISIONING_ALLOW as string[],
     stickyCookies: out.STICKY_COOKIES as string[],
     stickyPathParam: out.STICKY_PATH_PARAM as string,
@@ -229,14 +244,59 @@ export function parseConfig(env: Env): Config {
   };
 }
 
+/**
+ * PATH_MAP with the older vars (precedence in resolvePaths): CLUSTER_PREFIXES
+ * and PROVISIONING_PATH count only when set, so a deployment that never named
+ * them can move to another preset without a word about them.
+ */
+function pathsFrom(env: Env, out: Record<string, unknown>): { map: PathMap; warnings: string[] } {
+  let value = out.PATH_MAP;
+  if (typeof value === "string") {
+    const t = value.trim();
+    if (t === "") value = undefined;
+    else if (!t.startsWith("[")) value = t;
+    else {
+      try {
+        value = JSON.parse(t);
+      } catch (e) {
+        throw new ConfigError("invalid worker config", [{ field: "PATH_MAP", value: show("PATH_MAP", env.PATH_MAP), rule: `not valid JSON (${(e as Error).message}); allowed: ${FIELDS.PATH_MAP.allowed}` }]);
+      }
+    }
+  }
+  const given = (name: "CLUSTER_PREFIXES" | "PROVISIONING_PATH") => (env[name] === undefined ? undefined : { field: name, value: out[name] as string[] });
+  const r = resolvePaths({
+    field: "PATH_MAP",
+    value,
+    ip: ipRule,
+    defaultAllow: out.PROVISIONING_ALLOW as string[],
+    cluster: given("CLUSTER_PREFIXES"),
+    internal: given("PROVISIONING_PATH"),
+  });
+  if (!r.ok) {
+    // A var as a whole is shown as written and with what it allows, like every other var.
+    const problems = r.problems.map((p) => {
+      if (!(p.field in FIELDS)) return p;
+      const name = p.field as FieldName;
+      return { ...p, value: show(name, env[name]), rule: `${p.rule}; allowed: ${FIELDS[name].allowed}` };
+    });
+    throw new ConfigError("invalid worker config", problems);
+  }
+  return r;
+}
+
 const cache = new WeakMap<object, Config | ConfigError>();
 
-/** parseConfig, memoised per env object; a bad config stays bad (and cached) until redeploy. */
+/**
+ * parseConfig, memoised per env object; a bad config stays bad (and cached) until redeploy.
+ * workerd hands every request of an isolate the same env object, so the warnings are logged
+ * once per isolate, on its first request.
+ */
 export function configFor(env: Env): Config {
   let c = cache.get(env);
   if (!c) {
     try {
       c = parseConfig(env);
+      for (const w of c.warnings) console.warn(`oxedge-worker warning ${w}`);
     } catch (e) {
       if (!(e instanceof ConfigError)) throw e;
       c = e;

@@ -45,6 +45,7 @@ const canonical: MiddlewareHandler<AppEnv> = async (c, next) => {
   const canon = canonicalPath(path, c.get("config").stickyPathParam);
   if (!canon.ok) throw new OxError("bad-path", canon.reason);
   c.set("canon", canon);
+  c.set("pathRule", c.get("config").paths.route(canon.decoded));
   c.set("query", query);
   await next();
 };

@@ -1,11 +1,14 @@
 /**
- * Which requests go to the cluster, and cache policy for everything else
- * (the static GUI, served from Workers static assets).
+ * What each request is, by the path map (common/path-map.ts, docs/paths.md):
+ * forwarded to the cluster (rewritten first where the map says so), answered
+ * with a redirect, or a static asset of the GUI, with cache policy.
  *
  * Cluster prefixes match the canonical decoded path on whole segments and
  * case-sensitively, as Tomcat's mapper does: `/ajaxfoo` and `/AJAX` are not
  * `/ajax`, and since the worker forwards the canonical path, Tomcat can't see
- * them as `/ajax` either.
+ * them as `/ajax` either. A rewrite (`/appsuite/api` → `/ajax`) replaces the
+ * prefix of the canonical path here, before the hand-off signs it: the signed
+ * target is exactly what the node gets.
  *
  * Expiry headers, in the spirit of mod_expires:
  * - HTML: `no-cache` (always revalidate; it names the versioned assets).
@@ -23,8 +26,10 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { OxError } from "../common/errors.ts";
+import { REDIRECT_STATUS, type PathMap, type PathRule } from "../common/path-map.ts";
 import { underPrefix } from "./canonical.ts";
-import type { AppEnv } from "./types.ts";
+import type { Config } from "./config.ts";
+import type { AppEnv, Canon } from "./types.ts";
 
 export const IMMUTABLE_MAX_AGE = 31536000;
 
@@ -71,10 +76,40 @@ export function withExpiry(res: Response, decodedPath: string, staticMaxAge: num
   return out;
 }
 
-/** Cluster paths continue to the hand-off; everything else is a static asset. */
+/**
+ * For the hand-off: whether the prefix of `decodedPath` (canonical, after the
+ * rewrite) accepts an Upgrade to WebSocket. Every other prefix must not be
+ * upgraded: a node would hold such a connection with no reply timeout.
+ */
+export function isWebSocketPath(cfg: Config, decodedPath: string): boolean {
+  return cfg.paths.route(decodedPath)?.websocket === true;
+}
+
+/** The canonical path as the node gets it: the rule's prefix replaced, in the encoded and the decoded form alike. */
+export function rewriteCanon(map: PathMap, canon: Canon, rule: PathRule): Canon {
+  // A rule prefix is canonical and escapes nothing, so the encoded path starts with it exactly
+  // when the decoded one does, and the rest of both stays as it was.
+  return { ...canon, path: map.rewrite(canon.path, rule), decoded: map.rewrite(canon.decoded, rule) };
+}
+
+/**
+ * Mod_rewrite's `[R]` as OX's guide uses it for RFC 6764 discovery: an
+ * absolute URL on the same origin, the query kept, any method.
+ */
+function redirectTo(requestUrl: string, target: string, query: string): Response {
+  const location = new URL(requestUrl).origin + target + (query ? `?${query}` : "");
+  return new Response(null, { status: REDIRECT_STATUS, headers: { location } });
+}
+
+/** Cluster paths continue to the hand-off (rewritten first); redirects end here; everything else is a static asset. */
 export const paths: MiddlewareHandler<AppEnv> = async (c, next) => {
   const canon = c.get("canon");
-  if (isClusterPath(canon.decoded, c.get("config").clusterPrefixes)) return next();
+  const rule = c.get("pathRule");
+  if (rule?.redirect !== undefined) return redirectTo(c.req.url, rule.redirect, c.get("query"));
+  if (rule?.cluster) {
+    if (rule.rewrite !== undefined) c.set("canon", rewriteCanon(c.get("config").paths, canon, rule));
+    return next();
+  }
   const assets = c.env.ASSETS;
   if (!assets) throw new OxError("not-found", "no ASSETS binding configured");
   // Serve what was judged: the canonical path, not the raw one.

@@ -2,7 +2,10 @@
 import { describe, expect, it } from "vitest";
 import { isRestricted } from "./access.ts";
 import { bridgeOrder, forwardHeaders, resetBridgeMemory } from "./handoff.ts";
-import { cachePolicy, isClusterPath, isVersioned } from "./paths.ts";
+import { canonicalPath } from "./canonical.ts";
+import { parseConfig } from "./config.ts";
+import { cachePolicy, isClusterPath, isVersioned, isWebSocketPath, rewriteCanon } from "./paths.ts";
+import type { Canon } from "./types.ts";
 import { httpsLocation, redirectStatus } from "./redirect.ts";
 
 describe("redirect helpers", () => {
@@ -74,6 +77,37 @@ describe("provisioning restriction", () => {
     ["/SERVLET/AXIS2", true],
     ["/ajax/servlet/axis2", false],
   ])("%j restricted=%j", (p, want) => expect(isRestricted(p, ["/servlet/axis2"])).toBe(want));
+});
+
+describe("path map in the worker", () => {
+  const cfg = parseConfig({ BRIDGE_URLS: "https://b.example.net", BRIDGE_SECRET: "s".repeat(40), PATH_MAP: "appsuite7" });
+  const canon = (raw: string) => canonicalPath(raw) as Canon;
+
+  it.each([
+    ["/appsuite/api/login", "/ajax/login", "/ajax/login"],
+    ["/appsuite/api", "/ajax", "/ajax"],
+    ["/appsuite/api/", "/ajax/", "/ajax/"],
+    ["/appsuite//api/./x/%C3%A9;jsessionid=a.OX1", "/ajax/x/%C3%A9", "/ajax/x/é"],
+  ])("rewrites %s to %s (decoded %s), the session parameter kept aside", (raw, path, decoded) => {
+    const c = canon(raw);
+    const out = rewriteCanon(cfg.paths, c, cfg.paths.route(c.decoded)!);
+    expect(out).toEqual({ ...c, path, decoded });
+  });
+
+  it.each([
+    ["/socket.io/", true],
+    ["/socket.io", true],
+    ["/socket.iox", false],
+    ["/ajax/socket.io", false],
+    ["/Socket.IO/", false],
+    ["/ajax/x", false],
+    ["/index.html", false],
+  ])("%s accepts a WebSocket: %j", (p, want) => expect(isWebSocketPath(cfg, p)).toBe(want));
+
+  it("ox6 has no WebSocket prefix", () => {
+    const ox6 = parseConfig({ BRIDGE_URLS: "https://b.example.net", BRIDGE_SECRET: "s".repeat(40) });
+    expect(ox6.paths.rules.some((r) => r.websocket)).toBe(false);
+  });
 });
 
 describe("forwardHeaders", () => {

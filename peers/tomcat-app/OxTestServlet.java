@@ -136,7 +136,9 @@ public class OxTestServlet extends HttpServlet {
         // bridge must pass every Set-Cookie through separately.
         resp.addHeader("Set-Cookie", "open-xchange-session=" + randomHex(16) + "; Path=/; HttpOnly");
         resp.addHeader("Set-Cookie", "open-xchange-secret=" + randomHex(16) + "; Path=/; HttpOnly");
-        json(resp, new Json().str("node", NODE).str("sessionId", session.getId()));
+        // Where it was mapped too: a front door that rewrites the path (/appsuite/api → /ajax) is
+        // checked by what the node saw.
+        json(resp, mapping(req, new Json().str("node", NODE).str("sessionId", session.getId())));
     }
 
     private void session(HttpServletRequest req, HttpServletResponse resp) throws IOException {

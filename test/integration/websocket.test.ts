@@ -15,7 +15,10 @@ import { startDemoNode, type DemoNode } from "../../peers/demo-node.ts";
 
 accountingAfterEach();
 
-const PREFIXES = ["/ajax", "/socket.io"];
+const PATHS = [
+  { prefix: "/ajax", cluster: true },
+  { prefix: "/socket.io", cluster: true, websocket: true },
+];
 
 describe("WebSocket relay", () => {
   let ox1: WsNode;
@@ -28,7 +31,7 @@ describe("WebSocket relay", () => {
         { route: "OX1", address: `http://127.0.0.1:${ox1.port}`, port: ox1.port },
         { route: "OX2", address: `http://127.0.0.1:${ox2.port}`, port: ox2.port },
       ],
-      { prefixes: PREFIXES, balancer: { healthcheck: 0 }, limits: { websocket_ping: 0.2, websocket_idle: 1 } },
+      { paths: PATHS, balancer: { healthcheck: 0 }, limits: { websocket_ping: 0.2, websocket_idle: 1 } },
     );
   });
   afterAll(async () => {
@@ -116,7 +119,7 @@ describe("WebSocket relay", () => {
 
   it("a node that goes away closes its WebSockets", async () => {
     const node = await startWsNode("OX9");
-    const b2 = await startTestBridge([{ route: "OX9", address: `http://127.0.0.1:${node.port}`, port: node.port }], { prefixes: PREFIXES, balancer: { healthcheck: 0 } });
+    const b2 = await startTestBridge([{ route: "OX9", address: `http://127.0.0.1:${node.port}`, port: node.port }], { paths: PATHS, balancer: { healthcheck: 0 } });
     try {
       const c = await wsConnect(b2.url, { target: "/socket.io/", route: "OX9" });
       await c.next();
@@ -140,7 +143,7 @@ describe("WebSocket and AJP members", () => {
         { route: "OX1", port: demo.port, node: demo },
         { route: "OX2", address: `http://127.0.0.1:${ws.port}`, port: ws.port },
       ],
-      { prefixes: PREFIXES, balancer: { healthcheck: 0 } },
+      { paths: PATHS, balancer: { healthcheck: 0 } },
     );
   });
   afterAll(async () => {
@@ -163,6 +166,6 @@ describe("WebSocket and AJP members", () => {
   });
 
   it("a WebSocket prefix with only AJP members is a config error", async () => {
-    await expect(startTestBridge([{ route: "OX1", port: demo.port }], { prefixes: PREFIXES })).rejects.toThrow(/websocket_prefixes = \["\/socket.io"\]: WebSocket prefixes among the cluster prefixes need at least one HTTP member/);
+    await expect(startTestBridge([{ route: "OX1", port: demo.port }], { paths: PATHS })).rejects.toThrow(/paths = \["\/socket.io"\]: WebSocket prefixes need at least one HTTP member/);
   });
 });
