@@ -21,6 +21,7 @@ import type { Context } from "hono";
 import { OxError } from "../common/errors.ts";
 import { fieldsToHeaders, HANDOFF_HEADERS, newNonce, sign, type HandoffFields } from "../common/signing.ts";
 import { clientIp } from "./access.ts";
+import { isWebSocketPath } from "./paths.ts";
 import type { Config } from "./config.ts";
 import type { AppEnv } from "./types.ts";
 
@@ -90,15 +91,20 @@ function skipBridge(bridge: string, cfg: Config): void {
   skipUntil.set(bridge, Date.now() + cfg.bridgeRetrySkipSeconds * 1000);
 }
 
-export function stripInternalHeaders(res: Response, debug: boolean): Response {
-  const out = new Response(res.body, res);
+/** A copy of the bridge's headers the client may see: x-oxedge-* only with debug headers on. */
+function withoutInternal(h: Headers, debug: boolean): Headers {
+  const out = new Headers(h);
   if (debug) return out;
   const drop: string[] = [];
-  out.headers.forEach((_v, k) => {
+  out.forEach((_v, k) => {
     if (k.toLowerCase().startsWith("x-oxedge-")) drop.push(k);
   });
-  for (const k of drop) out.headers.delete(k);
+  for (const k of drop) out.delete(k);
   return out;
+}
+
+export function stripInternalHeaders(res: Response, debug: boolean): Response {
+  return new Response(res.body, { status: res.status, statusText: res.statusText, headers: withoutInternal(res.headers, debug) });
 }
 
 export async function handoff(c: Context<AppEnv>): Promise<Response> {
@@ -116,6 +122,14 @@ export async function handoff(c: Context<AppEnv>): Promise<Response> {
   const hasBody = req.body !== null;
 
   const headers = forwardHeaders(req.headers);
+  // A WebSocket upgrade keeps its Upgrade header (workerd makes the subrequest a WebSocket by it);
+  // only a WebSocket prefix of the map may take one, and any other upgrade is refused here.
+  const upgrade = req.headers.get("upgrade");
+  if (upgrade !== null) {
+    if (upgrade.toLowerCase() !== "websocket" || req.method !== "GET") throw new OxError("bad-request", `upgrade to ${JSON.stringify(upgrade.slice(0, 40))} is not passed on`);
+    if (!isWebSocketPath(cfg, canon.decoded)) throw new OxError("bad-request", "not a WebSocket prefix");
+    headers.set("upgrade", "websocket");
+  }
   headers.set("x-forwarded-for", ip);
   headers.set("x-forwarded-proto", proto);
   headers.set("x-forwarded-host", url.host);
@@ -183,6 +197,12 @@ export async function handoff(c: Context<AppEnv>): Promise<Response> {
       // that is up. The final answer, if any followed, is lost to fetch.
       await res.body?.cancel().catch(() => undefined);
       throw new OxError("backend-protocol", `${bridge}: answered with status ${res.status}, not a final response the edge can pass on`);
+    }
+    // The accepted WebSocket goes to the client (workerd relays its messages), in a response of
+    // our own: fetch's is immutable, and the edge still adds its headers.
+    if (res.status === 101) {
+      const init = { status: 101, headers: withoutInternal(res.headers, cfg.debugHeaders), webSocket: (res as { webSocket?: unknown }).webSocket };
+      return new Response(null, init as ResponseInit);
     }
     return stripInternalHeaders(res, cfg.debugHeaders);
   }
