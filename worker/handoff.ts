@@ -123,11 +123,10 @@ export async function handoff(c: Context<AppEnv>): Promise<Response> {
 
   const headers = forwardHeaders(req.headers);
   // A WebSocket upgrade keeps its Upgrade header (workerd makes the subrequest a WebSocket by it);
-  // only a WebSocket prefix of the map may take one, and any other upgrade is refused here.
-  const upgrade = req.headers.get("upgrade");
-  if (upgrade !== null) {
-    if (upgrade.toLowerCase() !== "websocket" || req.method !== "GET") throw new OxError("bad-request", `upgrade to ${JSON.stringify(upgrade.slice(0, 40))} is not passed on`);
-    if (!isWebSocketPath(cfg, canon.decoded)) throw new OxError("bad-request", "not a WebSocket prefix");
+  // only a WebSocket prefix of the map may take one.
+  // Other upgrade offers (h2c) are optional for the server and dropped with the hop-by-hop headers.
+  if (req.headers.get("upgrade")?.toLowerCase() === "websocket") {
+    if (req.method !== "GET" || !isWebSocketPath(cfg, canon.decoded)) throw new OxError("bad-request", "a WebSocket upgrade outside a WebSocket prefix");
     headers.set("upgrade", "websocket");
   }
   headers.set("x-forwarded-for", ip);
