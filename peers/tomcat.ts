@@ -4,8 +4,9 @@
  * Each instance gets its own CATALINA_BASE under `<repo>/.tmp/`, an AJP connector (with a
  * secret, as production requires) and an HTTP connector on loopback, and serves the servlet
  * app in `peers/tomcat-app/` (compiled on first use). The HTTP connector stands in for an OX
- * App Suite node's own listener: it trusts X-Forwarded-* from known proxies as OX does. See
- * docs/testing.md, Tomcat 10, for why it is run this way.
+ * App Suite node's own listener: it trusts X-Forwarded-* from known proxies as OX does, and the
+ * app has a WebSocket endpoint at `/socket.io/ws`. See docs/testing.md, Tomcat 10, for why it
+ * is run this way.
  *
  * @example
  * const [ox1, ox2] = await startTomcatCluster(["OX1", "OX2"]);
@@ -123,9 +124,15 @@ const TOMCAT_JARS = [
   "lib/tomcat-api.jar",
   "lib/tomcat-coyote.jar",
   "lib/tomcat-util.jar",
+  "lib/tomcat-util-scan.jar",
+  // Tomcat's JSR 356 implementation and its API (the server part; the classes both ends share,
+  // Session and CloseReason among them, are in the client jar): /socket.io needs all three.
+  "lib/websocket-api.jar",
+  "lib/websocket-client-api.jar",
+  "lib/tomcat-websocket.jar",
 ];
 const jar = (name: string) => path.join(TOMCAT_HOME, name);
-const APP_CLASSPATH = [jar("lib/servlet-api.jar")];
+const APP_CLASSPATH = [jar("lib/servlet-api.jar"), jar("lib/websocket-api.jar"), jar("lib/websocket-client-api.jar")];
 const SERVER_CLASSPATH = [
   jar("lib/catalina.jar"),
   jar("lib/servlet-api.jar"),
@@ -478,8 +485,9 @@ function writeServerXml(l: Layout): void {
   const httpConn = attrs({ protocol: "HTTP/1.1", address: "127.0.0.1", port: l.httpPort, maxThreads: threads });
   // No shutdown port: stop() uses SIGTERM, and a port would be one more thing to collide.
   // Manager pathname="" keeps sessions from surviving restart(), as on a real node crash.
-  // The filters skip the WebSocket and JSP initializers and classpath jar scanning, which
-  // the app does not use and which cost start-up time.
+  // The filters skip the JSP initializer and classpath jar scanning, which the app does not
+  // use and which cost start-up time; the WebSocket initializer (WsSci, from
+  // tomcat-websocket.jar in the common class loader) stays for /socket.io.
   const xml = `<?xml version="1.0" encoding="UTF-8"?>
 <Server port="-1">
   <Service name="Catalina">
@@ -488,7 +496,7 @@ function writeServerXml(l: Layout): void {
     <Engine name="Catalina" defaultHost="localhost" jvmRoute="${xmlAttr(opts.route)}">${forwardedValve(opts)}
       <Host name="localhost" appBase="webapps" unpackWARs="false" autoDeploy="false" deployOnStartup="false">
         <Context path="" docBase="${xmlAttr(l.docBase)}" reloadable="false"
-                 containerSciFilter="org\\.apache\\.tomcat\\.websocket\\.server\\.WsSci|org\\.apache\\.jasper\\.servlet\\.JasperInitializer">
+                 containerSciFilter="org\\.apache\\.jasper\\.servlet\\.JasperInitializer">
           <Manager pathname=""/>
           <JarScanner scanClassPath="false" scanManifest="false"/>
         </Context>
