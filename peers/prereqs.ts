@@ -10,8 +10,17 @@ import { tomcatAvailable } from "./tomcat.ts";
 
 export const APACHE_BIN = "/usr/sbin/apache2";
 export const APACHE_MODULES_DIR = "/usr/lib/apache2/modules";
-/** The modules the httpd comparison setup loads (see docs/testing.md, Apache httpd). */
-const APACHE_MODULES = ["mod_proxy.so", "mod_proxy_ajp.so", "mod_proxy_balancer.so", "mod_lbmethod_byrequests.so", "mod_slotmem_shm.so"];
+/** The modules the httpd comparison setups load, AJP and HTTP members (see docs/testing.md, Apache httpd). */
+const APACHE_MODULES = [
+  "mod_proxy.so",
+  "mod_proxy_ajp.so",
+  "mod_proxy_http.so",
+  "mod_proxy_wstunnel.so",
+  "mod_proxy_balancer.so",
+  "mod_lbmethod_byrequests.so",
+  "mod_slotmem_shm.so",
+  "mod_env.so",
+];
 
 export const INSTALL_HINT = [
   "To install: .ci/run (installs, then runs the tests), or",
