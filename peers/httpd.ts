@@ -1,16 +1,22 @@
 /**
- * Apache httpd (Debian apache2) with mod_proxy_balancer + mod_proxy_ajp, configured like the
- * incumbent OX front end (an OX installation's proxy_ajp.conf) but on a free loopback port
- * and with its own base directory under `<repo>/.tmp/`. Used as a real AJP client for the demo
- * node and as the incumbent in benchmarks. See docs/testing.md, Apache httpd.
+ * Apache httpd (Debian apache2) with mod_proxy_balancer, on a free loopback port and with its
+ * own base directory under `<repo>/.tmp/`, configured like one of the incumbent OX front ends:
  *
- * Every response carries `X-Served-Route` (the balancer member's route) so tests can see
- * which member answered.
+ * - AJP members (the default kind): mod_proxy_ajp, like an OX installation's proxy_ajp.conf.
+ *   A real AJP client for the demo node, and the incumbent in the AJP benchmarks.
+ * - HTTP members (`kind: "http"`): mod_proxy_http to each node's HTTP listener, as OX App
+ *   Suite's guide fronts Grizzly: sticky on `JSESSIONID|jsessionid` with `scolonpathdelim`,
+ *   `/appsuite/api` mapped to `/ajax`, and WebSocket push on `/socket.io` through a second
+ *   balancer of `ws://` members (mod_proxy_wstunnel) with the same routes.
+ *
+ * See docs/testing.md, Apache httpd. Every response carries `X-Served-Route` (the balancer
+ * member's route) so tests can see which member answered; a WebSocket's 101 does not.
  *
  * @example
  * const httpd = await startHttpd({ members: [{ host: "127.0.0.1", ajpPort: ox1.port, route: "OX1", secret: "s" }] });
+ * const appsuite = await startHttpd({ members: [{ kind: "http", host: "127.0.0.1", httpPort: node.httpPort, route: "OX1" }] });
  * await fetch(`http://127.0.0.1:${httpd.port}/ajax/echo`);
- * await httpd.stop();
+ * await Promise.all([httpd.stop(), appsuite.stop()]);
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -20,17 +26,36 @@ import { canConnect, freePort } from "./ports.ts";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
-export interface HttpdMember {
+/** BalancerMember parameters both kinds share; unset ones get the OX guides' values. */
+interface HttpdMemberParams {
   host: string;
-  ajpPort: number;
   route: string;
-  secret?: string;
+  /** Default 50. */
   loadfactor?: number;
+  /** s to wait for the node's answer; default 100. */
   timeout?: number;
+  /** s a member stays in error; default 60. */
   retry?: number;
+  /** s an idle connection is kept; default 60. */
   ttl?: number;
+  /** Default 0. */
   smax?: number;
 }
+
+/** A member spoken to over AJP13 (mod_proxy_ajp). */
+export interface HttpdAjpMember extends HttpdMemberParams {
+  kind?: "ajp";
+  ajpPort: number;
+  secret?: string;
+}
+
+/** A member spoken to over HTTP/1.1 (mod_proxy_http), and over `ws://` for `/socket.io`. */
+export interface HttpdHttpMember extends HttpdMemberParams {
+  kind: "http";
+  httpPort: number;
+}
+
+export type HttpdMember = HttpdAjpMember | HttpdHttpMember;
 
 export interface Httpd {
   port: number;
@@ -41,10 +66,22 @@ export interface Httpd {
 }
 
 export interface HttpdOptions {
+  /** All of one kind: AJP (the default) or HTTP. */
   members: HttpdMember[];
-  /** Paths proxied to the balancer; default the six OX prefixes. */
+  /**
+   * Paths proxied to the balancer. Default for AJP members the six OX prefixes; for HTTP
+   * members App Suite's (`APP_SUITE_PREFIXES`), next to which `/appsuite/api` goes to `/ajax`.
+   */
   prefixes?: string[];
-  /** Who may reach /servlet/axis2/services (the SOAP provisioning API); default 127.0.0.1 as in the OX config. */
+  /**
+   * HTTP members only: the path whose WebSocket upgrades go through the `ws://` balancer
+   * (default "/socket.io"); false for none.
+   */
+  webSocketPath?: string | false;
+  /**
+   * Who may reach /servlet/axis2/services (the SOAP provisioning API; with HTTP members also
+   * /webservices); default 127.0.0.1 as in the OX config.
+   */
   provisioningAllow?: string[];
   /** Appended at the end of the generated config (server context). */
   extraConf?: string;
@@ -55,6 +92,18 @@ export interface HttpdOptions {
 export const APACHE_BIN = process.env.OXEDGE_APACHE_BIN ?? "/usr/sbin/apache2";
 export const APACHE_MODULES = process.env.OXEDGE_APACHE_MODULES ?? "/usr/lib/apache2/modules";
 const DEFAULT_PREFIXES = ["/ajax", "/servlet", "/infostore", "/publications", "/Microsoft-Server-ActiveSync", "/usm-json"];
+/** The paths App Suite's Apache configuration proxies to the nodes over HTTP (besides /appsuite/api and /socket.io). */
+export const APP_SUITE_PREFIXES = [
+  "/ajax",
+  "/drive",
+  "/infostore",
+  "/publications",
+  "/realtime",
+  "/servlet",
+  "/webservices",
+  "/usm-json",
+  "/Microsoft-Server-ActiveSync",
+];
 const MODULES: [string, string][] = [
   ["mpm_event_module", "mod_mpm_event.so"],
   ["authz_core_module", "mod_authz_core.so"],
@@ -67,6 +116,13 @@ const MODULES: [string, string][] = [
   ["proxy_ajp_module", "mod_proxy_ajp.so"],
   ["proxy_balancer_module", "mod_proxy_balancer.so"],
   ["lbmethod_byrequests_module", "mod_lbmethod_byrequests.so"],
+];
+/** Loaded only for HTTP members, so the AJP set-up (and its benchmark) stays as it was. */
+const HTTP_MODULES: [string, string][] = [
+  ["proxy_http_module", "mod_proxy_http.so"],
+  ["proxy_wstunnel_module", "mod_proxy_wstunnel.so"],
+  // SetEnv proxy-initial-not-pooled / proxy-sendchunked in the balancer's section.
+  ["env_module", "mod_env.so"],
 ];
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -85,7 +141,7 @@ export function httpdUnavailableReason(): string | undefined {
   } catch {
     return `${APACHE_BIN} not found (Debian package apache2)`;
   }
-  const missing = MODULES.map(([, f]) => path.join(APACHE_MODULES, f)).filter((f) => !fs.existsSync(f));
+  const missing = [...MODULES, ...HTTP_MODULES].map(([, f]) => path.join(APACHE_MODULES, f)).filter((f) => !fs.existsSync(f));
   if (missing.length) return `apache2 modules missing: ${missing.join(", ")}`;
   if (isRoot && spawnSync("id", ["-u", "www-data"]).status !== 0) return "running as root but there is no www-data user for httpd's workers";
   return undefined;
@@ -215,7 +271,8 @@ function confWord(v: string | number): string {
   return s;
 }
 
-function memberLine(m: HttpdMember): string {
+/** One BalancerMember line: `url` is `ajp://…`, `http://…` or `ws://…`. */
+function memberLine(m: HttpdMember, url: string, extra: [string, string | number | undefined][] = []): string {
   // The OX reference values unless the test overrides them.
   const params: [string, string | number | undefined][] = [
     ["timeout", m.timeout ?? 100],
@@ -224,18 +281,97 @@ function memberLine(m: HttpdMember): string {
     ["retry", m.retry ?? 60],
     ["loadfactor", m.loadfactor ?? 50],
     ["route", m.route],
-    ["secret", m.secret],
+    ...extra,
   ];
   const kv = params.filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${confWord(v!)}`);
-  return `    BalancerMember ajp://${confWord(m.host)}:${confWord(m.ajpPort)} ${kv.join(" ")}`;
+  return `    BalancerMember ${url} ${kv.join(" ")}`;
+}
+
+function restrict(location: string, allow: string[]): string[] {
+  return [
+    `<Location ${location}>`,
+    `    # restrict access to the soap provisioning API`,
+    `    Order Deny,Allow`,
+    `    Deny from all`,
+    ...allow.map((a) => `    Allow from ${confWord(a)}`),
+    `</Location>`,
+  ];
+}
+
+/** The proxy part for AJP members, as an OX installation's proxy_ajp.conf has it. */
+function ajpProxyConfig(opts: HttpdOptions, members: HttpdAjpMember[]): string[] {
+  const prefixes = opts.prefixes ?? DEFAULT_PREFIXES;
+  return [
+    ...restrict("/servlet/axis2/services", opts.provisioningAllow ?? ["127.0.0.1"]),
+    ``,
+    `ProxyRequests Off`,
+    `<Proxy balancer://oxcluster>`,
+    `    Order deny,allow`,
+    `    Allow from all`,
+    ...members.map((m) => memberLine(m, `ajp://${confWord(m.host)}:${confWord(m.ajpPort)}`, [["secret", m.secret]])),
+    `    ProxySet stickysession=JSESSIONID`,
+    `</Proxy>`,
+    // The fixture writes these as <Proxy /ajax> sections. httpd 2.4.71 accepts that but the
+    // ProxyPass inside never matches a request (the section's path is "proxy:/ajax"), so every
+    // URL gets httpd's own 404. <Location> is the working form of the same directory-context
+    // ProxyPass, and matches prefixes the same way as the top-level `ProxyPass /ajax …`.
+    ...prefixes.flatMap((p) => [`<Location ${confWord(p)}>`, `    ProxyPass balancer://oxcluster${confWord(p)}`, `</Location>`]),
+  ];
+}
+
+/** The proxy part for HTTP members, as App Suite's guide fronts its nodes' HTTP listeners. */
+function httpProxyConfig(opts: HttpdOptions, members: HttpdHttpMember[]): string[] {
+  const prefixes = opts.prefixes ?? APP_SUITE_PREFIXES;
+  const allow = opts.provisioningAllow ?? ["127.0.0.1"];
+  const ws = opts.webSocketPath ?? "/socket.io";
+  // The session cookie, or the `;jsessionid=` path parameter of token-login redirects.
+  const sticky = `    ProxySet stickysession=JSESSIONID|jsessionid scolonpathdelim=On`;
+  return [
+    ...restrict("/webservices", allow),
+    ...restrict("/servlet/axis2/services", allow),
+    ``,
+    `ProxyRequests Off`,
+    // The node sees the client's Host, as it would without a proxy.
+    `ProxyPreserveHost On`,
+    `<Proxy balancer://oxcluster>`,
+    `    Order deny,allow`,
+    `    Allow from all`,
+    ...members.map((m) => memberLine(m, `http://${confWord(m.host)}:${confWord(m.httpPort)}`)),
+    sticky,
+    `    SetEnv proxy-initial-not-pooled`,
+    `    SetEnv proxy-sendchunked`,
+    `</Proxy>`,
+    ...(ws
+      ? [
+          `<Proxy balancer://oxcluster_ws>`,
+          `    Order deny,allow`,
+          `    Allow from all`,
+          ...members.map((m) => memberLine(m, `ws://${confWord(m.host)}:${confWord(m.httpPort)}`, [["keepalive", "On"]])),
+          sticky,
+          `</Proxy>`,
+          `ProxyPass ${confWord(ws)} balancer://oxcluster_ws${confWord(ws)}`,
+        ]
+      : []),
+    `ProxyPass /appsuite/api balancer://oxcluster/ajax`,
+    ...prefixes.map((p) => `ProxyPass ${confWord(p)} balancer://oxcluster${confWord(p)}`),
+  ];
+}
+
+/** All members of one kind; which. */
+function memberKind(members: HttpdMember[]): "ajp" | "http" {
+  const kinds = new Set(members.map((m) => m.kind ?? "ajp"));
+  if (kinds.size > 1) throw new Error("startHttpd: members must all be AJP or all HTTP (one balancer, one protocol)");
+  return kinds.has("http") ? "http" : "ajp";
 }
 
 function buildConfig(opts: HttpdOptions, port: number, baseDir: string): string {
-  const prefixes = opts.prefixes ?? DEFAULT_PREFIXES;
-  const allow = opts.provisioningAllow ?? ["127.0.0.1"];
+  const kind = memberKind(opts.members);
+  const modules = kind === "http" ? [...MODULES, ...HTTP_MODULES] : MODULES;
   const lines = [
-    `# Generated by peers/httpd.ts; mirrors the proxy_ajp.conf of the OX installation guide.`,
-    ...MODULES.map(([name, file]) => `LoadModule ${name} ${path.join(APACHE_MODULES, file)}`),
+    kind === "http"
+      ? `# Generated by peers/httpd.ts; mirrors the proxy_http.conf of the OX App Suite guide.`
+      : `# Generated by peers/httpd.ts; mirrors the proxy_ajp.conf of the OX installation guide.`,
+    ...modules.map(([name, file]) => `LoadModule ${name} ${path.join(APACHE_MODULES, file)}`),
     `ServerName 127.0.0.1`,
     `Listen 127.0.0.1:${port}`,
     `PidFile ${baseDir}/run/httpd.pid`,
@@ -260,25 +396,9 @@ function buildConfig(opts: HttpdOptions, port: number, baseDir: string): string 
     ...(opts.iobuffersize ? [`ProxyIOBufferSize ${confWord(opts.iobuffersize)}`] : []),
     `Header always set X-Served-Route "%{BALANCER_WORKER_ROUTE}e"`,
     ``,
-    `<Location /servlet/axis2/services>`,
-    `    # restrict access to the soap provisioning API`,
-    `    Order Deny,Allow`,
-    `    Deny from all`,
-    ...allow.map((a) => `    Allow from ${confWord(a)}`),
-    `</Location>`,
-    ``,
-    `ProxyRequests Off`,
-    `<Proxy balancer://oxcluster>`,
-    `    Order deny,allow`,
-    `    Allow from all`,
-    ...opts.members.map(memberLine),
-    `    ProxySet stickysession=JSESSIONID`,
-    `</Proxy>`,
-    // The fixture writes these as <Proxy /ajax> sections. httpd 2.4.71 accepts that but the
-    // ProxyPass inside never matches a request (the section's path is "proxy:/ajax"), so every
-    // URL gets httpd's own 404. <Location> is the working form of the same directory-context
-    // ProxyPass, and matches prefixes the same way as the top-level `ProxyPass /ajax …`.
-    ...prefixes.flatMap((p) => [`<Location ${confWord(p)}>`, `    ProxyPass balancer://oxcluster${confWord(p)}`, `</Location>`]),
+    ...(kind === "http"
+      ? httpProxyConfig(opts, opts.members as HttpdHttpMember[])
+      : ajpProxyConfig(opts, opts.members as HttpdAjpMember[])),
     opts.extraConf ?? "",
     ``,
   ];
@@ -304,6 +424,9 @@ export async function startHttpd(opts: HttpdOptions): Promise<Httpd> {
   const why = httpdUnavailableReason();
   if (why) throw new Error(`httpd is not usable here: ${why}`);
   if (opts.members.length === 0) throw new Error("startHttpd: at least one balancer member is needed");
+  if (memberKind(opts.members) === "ajp" && opts.webSocketPath !== undefined) {
+    throw new Error("startHttpd: webSocketPath needs HTTP members (AJP has no WebSocket)");
+  }
   sweepStale();
   atExit(cleanupNow);
 

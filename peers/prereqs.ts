@@ -6,17 +6,27 @@
  */
 import fs from "node:fs";
 import path from "node:path";
+import { chromiumUnavailableReason } from "./chromium.ts";
 import { tomcatAvailable } from "./tomcat.ts";
 
 export const APACHE_BIN = "/usr/sbin/apache2";
 export const APACHE_MODULES_DIR = "/usr/lib/apache2/modules";
-/** The modules the httpd comparison setup loads (see docs/testing.md, Apache httpd). */
-const APACHE_MODULES = ["mod_proxy.so", "mod_proxy_ajp.so", "mod_proxy_balancer.so", "mod_lbmethod_byrequests.so", "mod_slotmem_shm.so"];
+/** The modules the httpd comparison setups load, AJP and HTTP members (see docs/testing.md, Apache httpd). */
+const APACHE_MODULES = [
+  "mod_proxy.so",
+  "mod_proxy_ajp.so",
+  "mod_proxy_http.so",
+  "mod_proxy_wstunnel.so",
+  "mod_proxy_balancer.so",
+  "mod_lbmethod_byrequests.so",
+  "mod_slotmem_shm.so",
+  "mod_env.so",
+];
 
 export const INSTALL_HINT = [
   "To install: .ci/run (installs, then runs the tests), or",
   "  apt-get install -y --no-install-recommends \\",
-  "    libtomcat10-java tomcat10-common apache2 wrk default-jdk-headless",
+  "    libtomcat10-java tomcat10-common apache2 wrk chromium default-jdk-headless",
 ];
 
 export interface Prereqs {
@@ -25,6 +35,7 @@ export interface Prereqs {
 }
 
 let cached: Prereqs | undefined;
+let browserCached: Prereqs | undefined;
 
 function onPath(cmd: string): boolean {
   return (process.env.PATH ?? "").split(path.delimiter).some((dir) => {
@@ -56,4 +67,16 @@ export function checkInteropPrereqs(): Prereqs {
   if (!onPath("wrk")) missing.push("wrk (Debian package wrk)");
   cached = { ok: missing.length === 0, missing };
   return cached;
+}
+
+/**
+ * What page tests need: Debian's Chromium and playwright-core to drive it. Kept apart from
+ * checkInteropPrereqs so a machine without a browser still runs the Tomcat and httpd suites;
+ * the global setup reports both alike.
+ */
+export function checkBrowserPrereqs(): Prereqs {
+  if (browserCached) return browserCached;
+  const why = chromiumUnavailableReason();
+  browserCached = { ok: why === undefined, missing: why ? [why] : [] };
+  return browserCached;
 }

@@ -3,8 +3,10 @@
  *
  * Each instance gets its own CATALINA_BASE under `<repo>/.tmp/`, an AJP connector (with a
  * secret, as production requires) and an HTTP connector on loopback, and serves the servlet
- * app in `peers/tomcat-app/` (compiled on first use). See
- * docs/testing.md, Tomcat 10, for why it is run this way.
+ * app in `peers/tomcat-app/` (compiled on first use). The HTTP connector stands in for an OX
+ * App Suite node's own listener: it trusts X-Forwarded-* from known proxies as OX does, and the
+ * app has a WebSocket endpoint at `/socket.io/ws`. See docs/testing.md, Tomcat 10, for why it
+ * is run this way.
  *
  * @example
  * const [ox1, ox2] = await startTomcatCluster(["OX1", "OX2"]);
@@ -58,6 +60,15 @@ export interface TomcatOptions {
   ajpConnectorAttrs?: Record<string, string>;
   /** Extra JVM flags after the defaults (a later -Xmx wins), e.g. a bigger heap for benchmarks. */
   jvmArgs?: string[];
+  /**
+   * Like OX's `com.openexchange.server.considerXForwards`: over HTTP, take the client's address,
+   * scheme, port and host from X-Forwarded-For/-Proto/-Port/-Host when the request comes from
+   * one of `knownProxies` (Tomcat's RemoteIpValve). AJP requests are never rewritten: they carry
+   * those values in the protocol. Default true.
+   */
+  considerXForwards?: boolean;
+  /** Like OX's `com.openexchange.server.knownProxies`: IPv4 addresses trusted to send X-Forwarded-*. Default ["127.0.0.1"]. */
+  knownProxies?: string[];
 }
 
 /** The JSON body of the test app's `.../echo` endpoint. */
@@ -104,15 +115,33 @@ export const TOMCAT_HOME = process.env.OXEDGE_TOMCAT_HOME ?? "/usr/share/tomcat1
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const TMP_DIR = path.join(REPO_ROOT, ".tmp");
 const APP_SRC = path.join(REPO_ROOT, "peers/tomcat-app");
+/** Classes for Tomcat's own class loader (a valve), not the webapp's. */
+const SERVER_SRC = path.join(REPO_ROOT, "peers/tomcat-server");
 const APP_CACHE = path.join(TMP_DIR, "tomcat-app");
-const SERVLET_API_JAR = path.join(TOMCAT_HOME, "lib/servlet-api.jar");
 const TOMCAT_JARS = [
   "bin/bootstrap.jar",
   "bin/tomcat-juli.jar",
   "lib/catalina.jar",
   "lib/servlet-api.jar",
+  "lib/tomcat-api.jar",
   "lib/tomcat-coyote.jar",
   "lib/tomcat-util.jar",
+  "lib/tomcat-util-scan.jar",
+  // Tomcat's JSR 356 implementation and its API (the server part; the classes both ends share,
+  // Session and CloseReason among them, are in the client jar): /socket.io needs all three.
+  "lib/websocket-api.jar",
+  "lib/websocket-client-api.jar",
+  "lib/tomcat-websocket.jar",
+];
+const jar = (name: string) => path.join(TOMCAT_HOME, name);
+const APP_CLASSPATH = [jar("lib/servlet-api.jar"), jar("lib/websocket-api.jar"), jar("lib/websocket-client-api.jar")];
+const SERVER_CLASSPATH = [
+  jar("lib/catalina.jar"),
+  jar("lib/servlet-api.jar"),
+  jar("lib/tomcat-api.jar"),
+  jar("lib/tomcat-coyote.jar"),
+  jar("lib/tomcat-util.jar"),
+  jar("bin/tomcat-juli.jar"),
 ];
 
 const READY_TIMEOUT_MS = 30_000;
@@ -164,24 +193,34 @@ export function tomcatAvailable(): { ok: true } | { ok: false; missing: string[]
   return missing.length === 0 ? { ok: true } : { ok: false, missing };
 }
 
-function appSources(): string[] {
-  const java = fs
-    .readdirSync(APP_SRC)
+function javaSources(dir: string): string[] {
+  return fs
+    .readdirSync(dir)
     .filter((f) => f.endsWith(".java"))
     .sort()
-    .map((f) => path.join(APP_SRC, f));
-  return [...java, path.join(APP_SRC, "WEB-INF/web.xml")];
+    .map((f) => path.join(dir, f));
 }
 
-let appPromise: Promise<string> | undefined;
+/** A compiled build: the webapp's docBase and the classes for Tomcat's common class loader. */
+interface AppBuild {
+  docBase: string;
+  serverClasses: string;
+}
+
+let appPromise: Promise<AppBuild> | undefined;
 
 /**
- * Compiles the servlet app (once per source version) and returns its docBase.
+ * Compiles the servlet app and the server-side classes (once per source version) and
+ * returns the app's docBase.
  * The cache is keyed by a hash of the sources rather than by mtime: test workers compile
  * concurrently, and each finished build is published with an atomic rename, so no worker
  * ever points Tomcat at a half-written directory.
  */
-export function ensureTomcatApp(): Promise<string> {
+export async function ensureTomcatApp(): Promise<string> {
+  return (await ensureBuild()).docBase;
+}
+
+function ensureBuild(): Promise<AppBuild> {
   appPromise ??= buildApp().catch((err) => {
     appPromise = undefined;
     throw err;
@@ -189,38 +228,47 @@ export function ensureTomcatApp(): Promise<string> {
   return appPromise;
 }
 
-async function buildApp(): Promise<string> {
-  const sources = appSources();
+async function javac(what: string, classpath: string[], out: string, files: string[]): Promise<void> {
+  fs.mkdirSync(out, { recursive: true });
+  const { code, output } = await run("javac", [
+    "--release", "17", "-encoding", "UTF-8", "-nowarn",
+    "-cp", classpath.join(":"),
+    "-d", out,
+    ...files,
+  ]);
+  if (code !== 0) throw new Error(`javac failed for ${what} (exit ${code}):\n${output}`);
+}
+
+async function buildApp(): Promise<AppBuild> {
+  const appJava = javaSources(APP_SRC);
+  const serverJava = javaSources(SERVER_SRC);
+  const sources = [...appJava, path.join(APP_SRC, "WEB-INF/web.xml"), ...serverJava];
   const hash = createHash("sha256");
   for (const f of sources) hash.update(f).update(fs.readFileSync(f));
   const version = hash.digest("hex").slice(0, 16);
-  const docBase = path.join(APP_CACHE, version);
-  if (fs.existsSync(path.join(docBase, "WEB-INF/classes"))) return docBase;
+  const dir = path.join(APP_CACHE, version);
+  const build = { docBase: path.join(dir, "webapp"), serverClasses: path.join(dir, "server") };
+  if (fs.existsSync(path.join(dir, "complete"))) return build;
 
   fs.mkdirSync(APP_CACHE, { recursive: true });
   const staging = fs.mkdtempSync(path.join(APP_CACHE, `.build-${version}-`));
   try {
-    fs.mkdirSync(path.join(staging, "WEB-INF/classes"), { recursive: true });
-    fs.copyFileSync(path.join(APP_SRC, "WEB-INF/web.xml"), path.join(staging, "WEB-INF/web.xml"));
-    const javaFiles = sources.filter((f) => f.endsWith(".java"));
-    const { code, output } = await run("javac", [
-      "--release", "17", "-encoding", "UTF-8", "-nowarn",
-      "-cp", SERVLET_API_JAR,
-      "-d", path.join(staging, "WEB-INF/classes"),
-      ...javaFiles,
-    ]);
-    if (code !== 0) throw new Error(`javac failed for the Tomcat test app (exit ${code}):\n${output}`);
+    fs.mkdirSync(path.join(staging, "webapp/WEB-INF"), { recursive: true });
+    fs.copyFileSync(path.join(APP_SRC, "WEB-INF/web.xml"), path.join(staging, "webapp/WEB-INF/web.xml"));
+    await javac("the Tomcat test app", APP_CLASSPATH, path.join(staging, "webapp/WEB-INF/classes"), appJava);
+    await javac("the Tomcat server classes", SERVER_CLASSPATH, path.join(staging, "server"), serverJava);
+    fs.writeFileSync(path.join(staging, "complete"), "");
     try {
-      fs.renameSync(staging, docBase);
+      fs.renameSync(staging, dir);
     } catch (err) {
       // Another worker published the same version first; theirs is identical.
-      if (!fs.existsSync(path.join(docBase, "WEB-INF/classes"))) throw err;
+      if (!fs.existsSync(path.join(dir, "complete"))) throw err;
     }
   } finally {
     fs.rmSync(staging, { recursive: true, force: true });
   }
   pruneOldAppBuilds(version);
-  return docBase;
+  return build;
 }
 
 /** Old builds may still be in use by a Tomcat of another run, so only week-old ones go. */
@@ -399,6 +447,29 @@ interface Layout {
   docBase: string;
 }
 
+const IPV4 = /^(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
+
+/**
+ * The Engine valve that plays OX's considerXForwards/knownProxies, or "" when off.
+ * RemoteIpValve matches internalProxies as one regular expression, so each address is
+ * escaped into an exact alternative.
+ */
+function forwardedValve(opts: TomcatOptions): string {
+  if (opts.considerXForwards === false) return "";
+  const proxies = opts.knownProxies ?? ["127.0.0.1"];
+  for (const p of proxies) if (!IPV4.test(p)) throw new Error(`knownProxies: ${JSON.stringify(p)} is not an IPv4 address`);
+  const valve = attrs({
+    className: "oxedge.tomcat.HttpRemoteIpValve",
+    remoteIpHeader: "X-Forwarded-For",
+    protocolHeader: "X-Forwarded-Proto",
+    portHeader: "X-Forwarded-Port",
+    hostHeader: "X-Forwarded-Host",
+    // No address at all must trust nobody; RemoteIpValve's own default trusts private networks.
+    internalProxies: proxies.length ? proxies.map((p) => p.replace(/\./g, "\\.")).join("|") : "(?!)",
+  });
+  return `\n      <Valve ${valve}/>`;
+}
+
 function writeServerXml(l: Layout): void {
   const { opts } = l;
   const threads = opts.maxThreads;
@@ -416,21 +487,18 @@ function writeServerXml(l: Layout): void {
   const httpConn = attrs({ protocol: "HTTP/1.1", address: "127.0.0.1", port: l.httpPort, maxThreads: threads });
   // No shutdown port: stop() uses SIGTERM, and a port would be one more thing to collide.
   // Manager pathname="" keeps sessions from surviving restart(), as on a real node crash.
-  // The filters skip the WebSocket and JSP initializers and classpath jar scanning, which
-  // the app does not use and which cost start-up time.
+  // The filters skip the JSP initializer and classpath jar scanning, which the app does not
+  // use and which cost start-up time; the WebSocket initializer (WsSci, from
+  // tomcat-websocket.jar in the common class loader) stays for /socket.io.
   const xml = `<?xml version="1.0" encoding="UTF-8"?>
 <Server port="-1">
   <Service name="Catalina">
     <Connector ${httpConn}/>
     <Connector ${ajp}/>
-    <Engine name="Catalina" defaultHost="localhost" jvmRoute="${xmlAttr(opts.route)}">
-      <!-- OX's considerXForwards + knownProxies: forwarding headers count only from the proxy on
-           loopback (an HTTP member's bridge); over AJP the client's address is the protocol's. -->
-      <Valve className="org.apache.catalina.valves.RemoteIpValve" internalProxies="127\.0\.0\.1|0:0:0:0:0:0:0:1"
-             remoteIpHeader="x-forwarded-for" protocolHeader="x-forwarded-proto" portHeader="x-forwarded-port" hostHeader="x-forwarded-host"/>
+    <Engine name="Catalina" defaultHost="localhost" jvmRoute="${xmlAttr(opts.route)}">${forwardedValve(opts)}
       <Host name="localhost" appBase="webapps" unpackWARs="false" autoDeploy="false" deployOnStartup="false">
         <Context path="" docBase="${xmlAttr(l.docBase)}" reloadable="false"
-                 containerSciFilter="org\\.apache\\.tomcat\\.websocket\\.server\\.WsSci|org\\.apache\\.jasper\\.servlet\\.JasperInitializer">
+                 containerSciFilter="org\\.apache\\.jasper\\.servlet\\.JasperInitializer">
           <Manager pathname=""/>
           <JarScanner scanClassPath="false" scanManifest="false"/>
         </Context>
@@ -442,12 +510,15 @@ function writeServerXml(l: Layout): void {
   fs.writeFileSync(path.join(l.baseDir, "conf/server.xml"), xml);
 }
 
-function createBaseDir(route: string): string {
+function createBaseDir(route: string, serverClasses: string): string {
   fs.mkdirSync(TMP_DIR, { recursive: true });
   const safe = route.replace(/[^A-Za-z0-9_.-]/g, "_");
   const baseDir = path.join(TMP_DIR, `tomcat-${safe}-${randomBytes(4).toString("hex")}`);
   for (const sub of ["conf", "logs", "temp", "work", "webapps"]) fs.mkdirSync(path.join(baseDir, sub), { recursive: true });
   fs.writeFileSync(path.join(baseDir, "owner.pid"), String(process.pid));
+  // ${catalina.base}/lib is the first entry of Tomcat's default common.loader (there is no
+  // catalina.properties here), so classes copied there are the server's, as valves must be.
+  fs.cpSync(serverClasses, path.join(baseDir, "lib"), { recursive: true });
   // The global web.xml normally brings the default and JSP servlets; the app needs neither,
   // and without them an unmapped path is a plain 404 from Tomcat.
   fs.writeFileSync(
@@ -641,8 +712,8 @@ export async function startTomcat(opts: TomcatOptions): Promise<TomcatNode> {
   // A SIGKILLed test worker runs no handler: the ParentWatchdog in the app covers that case.
   atExit(cleanupNow);
   sweepStaleDirs();
-  const docBase = await ensureTomcatApp();
-  const baseDir = createBaseDir(opts.route);
+  const { docBase, serverClasses } = await ensureBuild();
+  const baseDir = createBaseDir(opts.route, serverClasses);
   ownedDirs.add(baseDir);
   // A port reported free can be taken by someone else before the JVM binds it; then new ports.
   for (let attempt = 1; ; attempt++) {

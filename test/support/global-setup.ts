@@ -3,7 +3,7 @@
  * skip), fails the run under CI=true where a skip would hide lost coverage, and compiles the
  * Tomcat test app once before workers start so a compile error shows up once, up front.
  */
-import { checkInteropPrereqs, INSTALL_HINT } from "../../peers/prereqs.ts";
+import { checkBrowserPrereqs, checkInteropPrereqs, INSTALL_HINT } from "../../peers/prereqs.ts";
 import { ensureTomcatApp, tomcatAvailable } from "../../peers/tomcat.ts";
 
 function banner(lines: string[]): string {
@@ -14,11 +14,14 @@ function banner(lines: string[]): string {
 
 export default async function setup(): Promise<void> {
   const ci = process.env.CI === "true";
-  const { ok, missing } = checkInteropPrereqs();
-  if (!ok) {
+  const interop = checkInteropPrereqs();
+  const browser = checkBrowserPrereqs();
+  const missing = [...interop.missing, ...browser.missing];
+  if (missing.length) {
+    const skipped = [interop.ok ? "" : "real-Tomcat/httpd", browser.ok ? "" : "Chromium page"].filter(Boolean).join(" and ");
     process.stderr.write(
       banner([
-        "INTEROP PREREQUISITES MISSING: real-Tomcat/httpd tests will be SKIPPED",
+        `INTEROP PREREQUISITES MISSING: ${skipped} tests will be SKIPPED`,
         "",
         ...missing.map((m) => `  - ${m}`),
         "",
