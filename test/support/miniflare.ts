@@ -45,7 +45,7 @@ export interface WorkerHandle {
   dispose(): Promise<void>;
 }
 
-export async function startWorker(bindings: Record<string, string>): Promise<WorkerHandle> {
+export async function startWorker(bindings: Record<string, string>, o: { https?: boolean } = {}): Promise<WorkerHandle> {
   const { workerOptions } = unstable_getMiniflareWorkerOptions(path.join(root, "wrangler.toml"));
   const logs: string[] = [];
   const collect = (stream: Readable) =>
@@ -58,6 +58,8 @@ export async function startWorker(bindings: Record<string, string>): Promise<Wor
     modules: [{ type: "ESModule", path: "index.mjs", contents: await bundleWorker() }],
     bindings: { ...(workerOptions.bindings ?? {}), BRIDGE_SECRET: TEST_SECRET, DEBUG_HEADERS: "true", ...bindings },
     cf: false,
+    // A listener a browser can use: the worker sends plain http to https, so a page needs TLS (self-signed).
+    ...(o.https ? { https: true, host: "127.0.0.1", port: 0 } : {}),
     handleRuntimeStdio(stdout: Readable, stderr: Readable) {
       collect(stdout);
       collect(stderr);
