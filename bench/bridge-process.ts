@@ -15,13 +15,16 @@ const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..
 const READY_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 10_000;
 
-export interface BridgeMember {
-  route: string;
-  ajpPort: number;
-  secret: string;
-  /** AJP packet size; must match the node's packetSize (default 8192 on both). */
-  packetSize?: number;
-}
+/** An AJP member (the node's AJP connector) or an HTTP member (its HTTP connector, App Suite's way). */
+export type BridgeMember =
+  | {
+      route: string;
+      ajpPort: number;
+      secret: string;
+      /** AJP packet size; must match the node's packetSize (default 8192 on both). */
+      packetSize?: number;
+    }
+  | { route: string; httpPort: number };
 
 export interface BridgeProcessOptions {
   members: BridgeMember[];
@@ -72,6 +75,10 @@ export async function startBridgeProcess(o: BridgeProcessOptions): Promise<Bridg
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, OXEDGE_BRIDGE_SECRET: o.secret };
   const lines = [`listen = "127.0.0.1:${port}"`, "", "[balancer]", "# No CPing probes during measurements.", "healthcheck = 0", ""];
   for (const m of o.members) {
+    if ("httpPort" in m) {
+      lines.push("[[members]]", `route = "${m.route}"`, `address = "http://127.0.0.1:${m.httpPort}"`, "");
+      continue;
+    }
     const envName = `OXEDGE_BENCH_AJP_SECRET_${m.route.replace(/[^A-Za-z0-9_]/g, "_")}`;
     env[envName] = m.secret;
     lines.push("[[members]]", `route = "${m.route}"`, `address = "127.0.0.1:${m.ajpPort}"`, `secret_env = "${envName}"`);

@@ -59,7 +59,7 @@ function envList<T extends string>(name: string, all: readonly T[]): T[] {
 }
 
 const SCENARIOS = ["small-get", "download-1mib", "upload-1mib", "small-get-c1"] as const;
-const TARGETS = ["direct", "apache", "bridge", "worker"] as const;
+const TARGETS = ["direct", "apache", "bridge", "worker", "apache-http", "bridge-http"] as const;
 const PARTS = ["load", "stream", "worker-cpu"] as const;
 type ScenarioId = (typeof SCENARIOS)[number];
 type TargetId = (typeof TARGETS)[number];
@@ -127,6 +127,8 @@ const TARGET_LABELS: Record<TargetId, string> = {
   apache: "Apache httpd → AJP",
   bridge: "bridge → AJP",
   worker: "worker → bridge → AJP",
+  "apache-http": "Apache httpd → HTTP",
+  "bridge-http": "bridge → HTTP",
 };
 
 interface TargetRun {
@@ -438,6 +440,9 @@ async function main(): Promise<number> {
     const wants = (t: TargetId) => settings.targets.includes(t);
     let bridge: BridgeProcess | undefined;
     let httpd: Httpd | undefined;
+    // App Suite's way: the same nodes through their HTTP connectors (mod_proxy_http; HTTP members).
+    let bridgeHttp: BridgeProcess | undefined;
+    let httpdHttp: Httpd | undefined;
     let chain: WorkerChain | undefined;
     let workerSkip: string | undefined;
     if (wants("bridge") || wants("worker")) {
@@ -455,6 +460,18 @@ async function main(): Promise<number> {
       const h = httpd;
       cleanups.push(() => h.stop());
       console.log(`Apache httpd pid ${httpd.pid} on http://127.0.0.1:${httpd.port}`);
+    }
+    if (wants("bridge-http")) {
+      bridgeHttp = await startBridgeProcess({ members: nodes.map((n) => ({ route: n.route, httpPort: n.httpPort })), secret, workDir, entry: settings.bridgeEntry, nodeFlags: settings.bridgeNodeFlags });
+      const b = bridgeHttp;
+      cleanups.push(() => b.stop());
+      console.log(`bridge (HTTP members) pid ${bridgeHttp.pid} on ${bridgeHttp.url}`);
+    }
+    if (wants("apache-http")) {
+      httpdHttp = await startHttpd({ members: nodes.map((n) => ({ kind: "http" as const, host: "127.0.0.1", httpPort: n.httpPort, route: n.route })) });
+      const h = httpdHttp;
+      cleanups.push(() => h.stop());
+      console.log(`Apache httpd (mod_proxy_http) pid ${httpdHttp.pid} on http://127.0.0.1:${httpdHttp.port}`);
     }
     if (wants("worker") && bridge) {
       try {
@@ -483,13 +500,16 @@ async function main(): Promise<number> {
       }
     }
 
+    if (httpdHttp) runs["apache-http"] = { urls: [`http://127.0.0.1:${httpdHttp.port}`], attachSignature: false, proxyPids: [{ name: "httpd", pid: httpdHttp.pid }] };
+    if (bridgeHttp) runs["bridge-http"] = { urls: [bridgeHttp.url], attachSignature: true, proxyPids: [{ name: "bridge", pid: bridgeHttp.pid }] };
+
     // The JVMs compile their HTTP and AJP paths, and the bridge its own, before anything counts.
     const jvmWarm = Math.min(5, Math.max(1, settings.warmupS * 2));
     process.stdout.write(`warming up the JVMs (${jvmWarm} s per scenario and path) … `);
     for (const id of settings.scenarios) {
       const s = SCENARIO_DEFS[id];
       if (s.connections !== undefined) continue; // same request as a loaded scenario
-      for (const t of [runs.direct, runs.bridge ?? runs.apache]) {
+      for (const t of [runs.direct, runs.bridge ?? runs.apache, runs["bridge-http"] ?? runs["apache-http"]]) {
         if (!t) continue;
         await runLoad({ urls: t.urls, method: s.method, path: s.path, body: s.body, headers: s.headers, sign: { secret, attach: t.attachSignature }, connections: settings.connections, durationS: jvmWarm });
       }
@@ -525,6 +545,8 @@ async function main(): Promise<number> {
       const direct = measured(targets.direct);
       const apache = measured(targets.apache);
       const br = measured(targets.bridge);
+      const apacheHttp = measured(targets["apache-http"]);
+      const brHttp = measured(targets["bridge-http"]);
       load[id] = {
         request: `${s.method} ${s.path}${s.body ? ` (${s.body.length} bytes body)` : ""}`,
         targets,
@@ -537,6 +559,9 @@ async function main(): Promise<number> {
           bridgeOverApacheCpuPerRequest: br?.proxyCpuMsPerRequest && apache?.proxyCpuMsPerRequest ? round(br.proxyCpuMsPerRequest / apache.proxyCpuMsPerRequest, 3) : null,
           bridgeOverApacheRpsByRound: perRound("bridge", "apache"),
           bridgeOverDirectRpsByRound: perRound("bridge", "direct"),
+          bridgeHttpOverApacheHttpRps: brHttp && apacheHttp ? round(brHttp.rps / apacheHttp.rps, 3) : null,
+          bridgeHttpOverApacheHttpCpuPerRequest: brHttp?.proxyCpuMsPerRequest && apacheHttp?.proxyCpuMsPerRequest ? round(brHttp.proxyCpuMsPerRequest / apacheHttp.proxyCpuMsPerRequest, 3) : null,
+          bridgeHttpOverApacheHttpRpsByRound: perRound("bridge-http", "apache-http"),
         },
       };
     }
@@ -557,6 +582,9 @@ async function main(): Promise<number> {
     }
     checks.push(ratioCheck("download-bridge-vs-direct", "1 MiB download: bridge req/s vs direct", get("download-1mib", "bridge"), get("download-1mib", "direct"), 0.9));
     checks.push(ratioCheck("upload-bridge-vs-direct", "1 MiB upload: bridge req/s vs direct", get("upload-1mib", "bridge"), get("upload-1mib", "direct"), 0.9));
+    checks.push(ratioCheck("small-get-http-vs-apache", "small GET over HTTP: bridge vs Apache mod_proxy_http", get("small-get", "bridge-http"), get("small-get", "apache-http"), 1.2));
+    checks.push(ratioCheck("download-http-vs-apache", "1 MiB download over HTTP: bridge vs Apache", get("download-1mib", "bridge-http"), get("download-1mib", "apache-http"), 1.0));
+    checks.push(ratioCheck("upload-http-vs-apache", "1 MiB upload over HTTP: bridge vs Apache", get("upload-1mib", "bridge-http"), get("upload-1mib", "apache-http"), 1.0));
 
     // Free the cores for the next parts.
     if (chain) {
@@ -564,6 +592,8 @@ async function main(): Promise<number> {
       for (const p of chain.workerdPids) ownPids.delete(p);
     }
     if (httpd) await httpd.stop();
+    if (httpdHttp) await httpdHttp.stop();
+    if (bridgeHttp) await bridgeHttp.stop();
     if (bridge) {
       await bridge.stop();
       if (settings.cpuProf) {
@@ -690,6 +720,9 @@ interface Ratios {
   bridgeOverApacheCpuPerRequest: number | null;
   bridgeOverApacheRpsByRound: number[] | null;
   bridgeOverDirectRpsByRound: number[] | null;
+  bridgeHttpOverApacheHttpRps: number | null;
+  bridgeHttpOverApacheHttpCpuPerRequest: number | null;
+  bridgeHttpOverApacheHttpRpsByRound: number[] | null;
 }
 
 function printLoadTable(load: Record<string, { targets: Partial<Record<TargetId, TargetResult>>; ratios: Ratios }>): void {
@@ -726,7 +759,8 @@ function printLoadTable(load: Record<string, { targets: Partial<Record<TargetId,
     console.log(
       `  ${SCENARIO_DEFS[id as ScenarioId].label.padEnd(22)} bridge/Apache ${fmt(q.bridgeOverApacheRps)}×${byRound(q.bridgeOverApacheRpsByRound)}   bridge/direct ${fmt(q.bridgeOverDirectRps)}×${byRound(q.bridgeOverDirectRpsByRound)}   ` +
         `Apache/direct ${fmt(q.apacheOverDirectRps)}×   p99 added over direct: bridge ${fmt(q.bridgeP99AddedOverDirectMs)} ms, Apache ${fmt(q.apacheP99AddedOverDirectMs)} ms   ` +
-        `proxy CPU/req bridge/Apache ${fmt(q.bridgeOverApacheCpuPerRequest)}×`,
+        `proxy CPU/req bridge/Apache ${fmt(q.bridgeOverApacheCpuPerRequest)}×` +
+        (q.bridgeHttpOverApacheHttpRps === null ? "" : `   over HTTP bridge/Apache ${fmt(q.bridgeHttpOverApacheHttpRps)}×${byRound(q.bridgeHttpOverApacheHttpRpsByRound)}, CPU/req ${fmt(q.bridgeHttpOverApacheHttpCpuPerRequest)}×`),
     );
   }
 }
