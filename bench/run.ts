@@ -462,7 +462,8 @@ async function main(): Promise<number> {
       console.log(`Apache httpd pid ${httpd.pid} on http://127.0.0.1:${httpd.port}`);
     }
     if (wants("bridge-http")) {
-      bridgeHttp = await startBridgeProcess({ members: nodes.map((n) => ({ route: n.route, httpPort: n.httpPort })), secret, workDir, entry: settings.bridgeEntry, nodeFlags: settings.bridgeNodeFlags });
+      if (settings.cpuProf) fs.mkdirSync(profileDir, { recursive: true });
+      bridgeHttp = await startBridgeProcess({ members: nodes.map((n) => ({ route: n.route, httpPort: n.httpPort })), secret, workDir, cpuProfDir: settings.cpuProf ? profileDir : undefined, entry: settings.bridgeEntry, nodeFlags: settings.bridgeNodeFlags });
       const b = bridgeHttp;
       cleanups.push(() => b.stop());
       console.log(`bridge (HTTP members) pid ${bridgeHttp.pid} on ${bridgeHttp.url}`);
@@ -593,7 +594,15 @@ async function main(): Promise<number> {
     }
     if (httpd) await httpd.stop();
     if (httpdHttp) await httpdHttp.stop();
-    if (bridgeHttp) await bridgeHttp.stop();
+    if (bridgeHttp) {
+      await bridgeHttp.stop();
+      const summary = settings.cpuProf ? summarizeProfiles(profileDir, bridgeHttp.pid, 25) : undefined;
+      if (summary) {
+        results.bridgeHttpProfile = summary;
+        console.log(`\nbridge (HTTP members) CPU profile (${summary.file}), top self time:`);
+        console.log(table([["self ms", "self %", "function", "where"], ...summary.top.map((f) => [fmt(f.selfMs, 0), fmt(f.selfPct, 1), f.functionName, f.where])], ["r", "r", "l", "l"]));
+      }
+    }
     if (bridge) {
       await bridge.stop();
       if (settings.cpuProf) {
