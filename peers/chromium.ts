@@ -18,6 +18,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { BrowserContext, Page } from "playwright-core";
 import { atExit } from "./exit-hooks.ts";
+import { cmdlineMentions, orphanedDirs, pidAlive, readPid, readStat } from "./processes.ts";
 
 export const CHROMIUM_BIN = process.env.OXEDGE_CHROMIUM_BIN ?? "/usr/bin/chromium";
 
@@ -93,24 +94,7 @@ export interface ChromiumOptions {
 
 const live = new Map<string, { pid: number }>();
 
-function readStat(pid: number): { ppid: number; pgrp: number } | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
-    // The command name (field 2) may contain spaces, so split after its closing ')'.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return { ppid: Number(fields[1]), pgrp: Number(fields[2]) };
-  } catch {
-    return undefined;
-  }
-}
 
-function cmdlineMentions(pid: number, needle: string): boolean {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(needle);
-  } catch {
-    return false;
-  }
-}
 
 /** Our child whose command line names this profile: the browser Playwright spawned for it. */
 function findBrowserPid(profileDir: string): number {
@@ -122,14 +106,6 @@ function findBrowserPid(profileDir: string): number {
   return 0;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /**
  * SIGKILL to the browser and its helpers (renderer, GPU and zygote processes). Playwright
@@ -153,41 +129,14 @@ function cleanupNow(): void {
   live.clear();
 }
 
-let swept = false;
-
 /** Profiles of runs whose process is gone (and any browser still using one) are removed. */
 function sweepStale(): void {
-  if (swept) return;
-  swept = true;
-  let names: string[];
-  try {
-    names = fs.readdirSync(TMP_DIR);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    if (!name.startsWith("chromium-")) continue;
-    const dir = path.join(TMP_DIR, name);
-    let owner: number;
-    try {
-      owner = Number(fs.readFileSync(path.join(dir, "owner.pid"), "utf8"));
-    } catch {
-      continue; // being created
-    }
-    if (owner && owner !== process.pid && pidAlive(owner)) continue;
-    killBrowser(readPid(path.join(dir, "browser.pid")), path.join(dir, "profile"));
+  for (const dir of orphanedDirs(TMP_DIR, "chromium-")) {
+    killBrowser(readPid(path.join(dir, "browser.pid")) ?? 0, path.join(dir, "profile"));
     fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 
-function readPid(file: string): number {
-  try {
-    const n = Number(fs.readFileSync(file, "utf8").trim());
-    return Number.isInteger(n) && n > 0 ? n : 0;
-  } catch {
-    return 0;
-  }
-}
 
 /** Whether the browser process has gone (exited, or only a zombie without a command line is left) within ms. */
 async function exited(pid: number, profileDir: string, ms: number): Promise<boolean> {

@@ -25,6 +25,7 @@ import { atExit, waitExit } from "./exit-hooks.ts";
 import { canConnect, freePort } from "./ports.ts";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { childrenOf, cmdlineMentions, orphanedDirs, pidAlive, readPid } from "./processes.ts";
 
 /** BalancerMember parameters both kinds share; unset ones get the OX guides' values. */
 interface HttpdMemberParams {
@@ -172,41 +173,9 @@ function cleanupNow(): void {
   live.clear();
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
 
 /** PIDs whose parent is `pid` (httpd's worker processes). */
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const name of fs.readdirSync("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${name}/stat`, "utf8");
-      // Field 4 is the parent PID; the command name (field 2) may contain spaces, so split after ')'.
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (ppid === pid) out.push(Number(name));
-    } catch {
-      // exited while we looked
-    }
-  }
-  return out;
-}
 
-function cmdlineMentions(pid: number, needle: string): boolean {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(needle);
-  } catch {
-    return false;
-  }
-}
-
-let swept = false;
 
 /**
  * A test worker killed with SIGKILL runs no exit hook; its httpd keeps running. On the next
@@ -214,24 +183,8 @@ let swept = false;
  * own base directory, so nothing else can be hit.
  */
 function sweepStale(): void {
-  if (swept) return;
-  swept = true;
-  let names: string[];
-  try {
-    names = fs.readdirSync(TMP_DIR);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    if (!name.startsWith("httpd-")) continue;
-    const dir = path.join(TMP_DIR, name);
-    const owner = readPid(path.join(dir, "owner.pid"));
-    if (owner === undefined) {
-      // Being created right now by another worker, or a husk: only old husks go.
-      if (ageMs(dir) < 60_000) continue;
-    } else if (pidAlive(owner)) {
-      continue;
-    }
+  // A directory without an owner is being created by another worker, or a husk: only old husks go.
+  for (const dir of orphanedDirs(TMP_DIR, "httpd-", { huskAgeMs: 60_000 })) {
     const pid = readPid(path.join(dir, "launched.pid"));
     if (pid && pidAlive(pid) && cmdlineMentions(pid, dir)) {
       try {
@@ -244,22 +197,7 @@ function sweepStale(): void {
   }
 }
 
-function readPid(file: string): number | undefined {
-  try {
-    const n = Number(fs.readFileSync(file, "utf8").trim());
-    return Number.isInteger(n) && n > 0 ? n : undefined;
-  } catch {
-    return undefined;
-  }
-}
 
-function ageMs(p: string): number {
-  try {
-    return Date.now() - fs.statSync(p).mtimeMs;
-  } catch {
-    return 0;
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Config

@@ -22,6 +22,7 @@ import { atExit, waitExit } from "./exit-hooks.ts";
 import { freePort } from "./ports.ts";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { orphanedDirs } from "./processes.ts";
 
 export interface TomcatNode {
   route: string;
@@ -394,38 +395,11 @@ function cleanupNow(): void {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-let swept = false;
 
 /** Removes instance directories left by runs whose launcher process is gone, unless asked to keep them. */
 function sweepStaleDirs(): void {
-  if (swept || KEEP_DIRS) return;
-  swept = true;
-  let names: string[];
-  try {
-    names = fs.readdirSync(TMP_DIR);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    if (!name.startsWith("tomcat-") || name === "tomcat-app") continue;
-    const dir = path.join(TMP_DIR, name);
-    try {
-      const owner = Number(fs.readFileSync(path.join(dir, "owner.pid"), "utf8"));
-      if (owner && owner !== process.pid && pidAlive(owner)) continue;
-      fs.rmSync(dir, { recursive: true, force: true });
-    } catch {
-      // no owner file yet (being created) or already removed
-    }
-  }
+  if (KEEP_DIRS) return;
+  for (const dir of orphanedDirs(TMP_DIR, "tomcat-", { skip: (name) => name === "tomcat-app" })) fs.rmSync(dir, { recursive: true, force: true });
 }
 
 function xmlAttr(v: string | number): string {
