@@ -88,21 +88,31 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
     res.end(errorBody(err.kind, requestId));
   };
 
-  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  type Admitted = { ok: true; requestId: string; f: HandoffFields; path: string; query: string | undefined; rule: PathAccepted };
+  type Refused = { ok: false; requestId: string; error: OxError; fields: LogFields };
+
+  /** Every request and upgrade passes here first: the worker's signature, then the path map. */
+  const admit = (req: IncomingMessage): Admitted | Refused => {
     const requestId = (req.headers[HANDOFF_HEADERS.requestId] as string | undefined)?.slice(0, 64) || `b${process.pid}-${++seq}`;
     const auth = verifier.check(req);
-    if (!auth.ok) {
-      // Answer, then drop the connection: an unauthenticated peer gets nothing kept for it.
-      res.setHeader("connection", "close");
-      return fail(res, new OxError("bad-signature", auth.reason), requestId, { method: req.method, peer: req.socket.remoteAddress });
-    }
+    if (!auth.ok) return { ok: false, requestId, error: new OxError("bad-signature", auth.reason), fields: { method: req.method, peer: req.socket.remoteAddress } };
     const f = auth.fields;
     const url = req.url ?? "/";
     const q = url.indexOf("?");
     const path = q < 0 ? url : url.slice(0, q);
-    const verdict = policy.judge(path, f.clientIp);
-    if (!verdict.ok) return fail(res, new OxError(verdict.kind, verdict.reason), requestId, { path, client: f.clientIp });
-    await forward(req, res, f, path, q < 0 ? undefined : url.slice(q + 1), requestId, verdict);
+    const rule = policy.judge(path, f.clientIp);
+    if (!rule.ok) return { ok: false, requestId, error: new OxError(rule.kind, rule.reason), fields: { path, client: f.clientIp } };
+    return { ok: true, requestId, f, path, query: q < 0 ? undefined : url.slice(q + 1), rule };
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const a = admit(req);
+    if (!a.ok) {
+      // Answer, then drop the connection: an unauthenticated peer gets nothing kept for it.
+      if (a.error.kind === "bad-signature") res.setHeader("connection", "close");
+      return fail(res, a.error, a.requestId, a.fields);
+    }
+    await forward(req, res, a.f, a.path, a.query, a.requestId, a.rule);
   };
 
   /** The request as every transport sees it, from what the client sent and the edge signed. */
@@ -139,22 +149,16 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
    */
   const upgrade = async (req: IncomingMessage, socket: Socket, head: Buffer): Promise<void> => {
     socket.on("error", () => {});
-    const requestId = (req.headers[HANDOFF_HEADERS.requestId] as string | undefined)?.slice(0, 64) || `b${process.pid}-${++seq}`;
-    const auth = verifier.check(req);
-    if (!auth.ok) return upgradeAnswer(socket, new OxError("bad-signature", auth.reason), requestId, { peer: socket.remoteAddress });
-    const f = auth.fields;
-    const url = req.url ?? "/";
-    const q = url.indexOf("?");
-    const path = q < 0 ? url : url.slice(0, q);
-    const verdict = policy.judge(path, f.clientIp);
-    if (!verdict.ok) return upgradeAnswer(socket, new OxError(verdict.kind, verdict.reason), requestId, { path, client: f.clientIp });
-    if (!verdict.websocket) return upgradeAnswer(socket, new OxError("bad-request", "not a WebSocket prefix"), requestId, { path });
+    const a = admit(req);
+    if (!a.ok) return upgradeAnswer(socket, a.error, a.requestId, a.fields);
+    const { requestId, f, path, query, rule } = a;
+    if (!rule.websocket) return upgradeAnswer(socket, new OxError("bad-request", "not a WebSocket prefix"), requestId, { path });
     if (String(req.headers.upgrade).toLowerCase() !== "websocket" || req.method !== "GET") return upgradeAnswer(socket, new OxError("bad-request", `upgrade to ${req.headers.upgrade} is not relayed`), requestId, { path });
     const started = Date.now();
     const control = new ExchangeControl();
     const onGone = () => control.abort(new OxError("client-aborted", "client went away during the upgrade"));
     socket.once("close", onGone);
-    const preq = proxyRequest(req, f, path, q < 0 ? undefined : url.slice(q + 1), verdict, null, 0);
+    const preq = proxyRequest(req, f, path, query, rule, null, 0);
     const fields = { path, requested_route: f.route || undefined, request_id: requestId };
     const r = await cluster.upgrade(f.route, {
       req: preq,
