@@ -1,12 +1,13 @@
 /**
- * A minimal WebSocket peer pair for the bridge's relay tests (RFC 6455):
- * a node that upgrades on any path, greets with its route, echoes every
- * message and pushes on request; and a client that signs its upgrade like
- * the worker does. Messages are whole (fragments joined); pings are answered.
+ * WebSocket peers for the bridge's relay tests (RFC 6455): a node that
+ * upgrades on any path, greets with its route, echoes every message and
+ * pushes on request; and the test client's upgrade, signed like the
+ * worker's. Messages are whole (fragments joined); pings are answered.
  */
 import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { WsHandshakeError, wsConnect, type WsClient } from "../../peers/ws-client.ts";
 import { handoffHeaders, type HandoffOptions } from "./bridge.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -160,82 +161,25 @@ export async function startWsNode(route: string, o: { silent?: boolean } = {}): 
   };
 }
 
-export interface WsClient {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  socket: Socket;
-  messages: Message[];
-  /** Pings the client received (the bridge's). */
-  pings: number;
-  closed: boolean;
-  closeCode: number | undefined;
-  send(data: string | Buffer): void;
-  /** The next message, waiting at most ms. */
-  next(ms?: number): Promise<Message>;
-  close(code?: number): void;
+/**
+ * A WebSocket through the bridge, its upgrade signed as the worker signs it
+ * (the client is peers/ws-client.ts); a refused upgrade comes back as the
+ * handshake error, with the bridge's or the node's status and body.
+ */
+export async function signedWs(bridgeUrl: string, o: HandoffOptions): Promise<WsClient | WsHandshakeError> {
+  const url = new URL(o.target, bridgeUrl.replace(/^http/, "ws"));
+  const headers = { ...((o.headers ?? {}) as Record<string, string>), ...(await handoffHeaders(o)) };
+  try {
+    return await wsConnect(url.toString(), { headers });
+  } catch (e) {
+    if (e instanceof WsHandshakeError) return e;
+    throw e;
+  }
 }
 
-/** Opens a WebSocket through the bridge with a signed upgrade; resolves with the 101 (or the refusal, socket closed). */
-export async function wsConnect(bridgeUrl: string, o: HandoffOptions): Promise<WsClient> {
-  const url = new URL(bridgeUrl);
-  const key = randomBytes(16).toString("base64");
-  const headers = { ...(o.headers ?? {}), ...(await handoffHeaders(o)), connection: "Upgrade", upgrade: "websocket", "sec-websocket-key": key, "sec-websocket-version": "13" };
-  return new Promise((resolve, reject) => {
-    const req = http.request({ host: url.hostname, port: url.port, path: o.target, headers, agent: false });
-    req.on("error", reject);
-    req.on("response", (res) => {
-      let body = "";
-      res.on("data", (d) => (body += d));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, socket: res.socket, messages: [{ opcode: 0, data: Buffer.from(body) }], pings: 0, closed: true, closeCode: undefined, send: () => {}, next: () => Promise.reject(new Error("not upgraded")), close: () => {} }));
-    });
-    req.on("upgrade", (res, socket, head) => {
-      const waiting: ((m: Message) => void)[] = [];
-      const c: WsClient = {
-        status: res.statusCode ?? 0,
-        headers: res.headers,
-        socket,
-        messages: [],
-        pings: 0,
-        closed: false,
-        closeCode: undefined,
-        send: (data) => socket.write(frame(typeof data === "string" ? 1 : 2, Buffer.isBuffer(data) ? data : Buffer.from(data), true)),
-        next: (ms = 5000) =>
-          new Promise((res2, rej) => {
-            const m = c.messages.shift();
-            if (m) return res2(m);
-            const t = setTimeout(() => rej(new Error(`no message within ${ms} ms`)), ms);
-            waiting.push((msg) => {
-              clearTimeout(t);
-              res2(msg);
-            });
-          }),
-        close: (code = 1000) => {
-          const p = Buffer.alloc(2);
-          p.writeUInt16BE(code);
-          socket.write(frame(8, p, true));
-        },
-      };
-      const reader = new FrameReader(
-        (m) => {
-          const w = waiting.shift();
-          if (w) w(m);
-          else c.messages.push(m);
-        },
-        (ctl) => {
-          if (ctl.opcode === 9) {
-            c.pings++;
-            socket.write(frame(10, ctl.data, true));
-          } else if (ctl.opcode === 8) c.closeCode = ctl.data.length >= 2 ? ctl.data.readUInt16BE(0) : 1005;
-        },
-      );
-      socket.on("data", (d: Buffer) => reader.push(d));
-      // The server closed TCP after its close frame: the client closes its end too.
-      socket.on("end", () => socket.end());
-      socket.on("close", () => (c.closed = true));
-      socket.on("error", () => {});
-      if (head.length) reader.push(head);
-      resolve(c);
-    });
-    req.end();
-  });
+/** The socket opened, or the test fails with what the bridge answered instead. */
+export async function openWs(bridgeUrl: string, o: HandoffOptions): Promise<WsClient> {
+  const c = await signedWs(bridgeUrl, o);
+  if (c instanceof WsHandshakeError) throw new Error(`no WebSocket: ${c.status} ${c.body}`);
+  return c;
 }
