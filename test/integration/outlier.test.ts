@@ -72,14 +72,19 @@ describe("passive outlier detection", () => {
     mode = m;
     // Start each variant with the black hole back in rotation.
     await new Promise((r) => setTimeout(r, RETRY_S * 1000 + 100));
+    const before = b.logged("requests in a row failed").length;
     const t0 = Date.now();
     const hits = await newSessions(100);
     const took = Date.now() - t0;
     const count = hits.filter(Boolean).length;
-    // Its streak needs `fails` of its own failures; then it is out until `retry` has passed.
-    expect(count).toBe(FAILS);
+    // Each time it is taken out is logged once. On a slow machine the 100 sessions outlast
+    // `retry`, the black hole is tried again and found out again: that is another episode.
+    const episodes = b.logged("requests in a row failed").length - before;
+    expect(episodes).toBeGreaterThanOrEqual(1);
+    expect(episodes).toBeLessThanOrEqual(Math.ceil(took / (RETRY_S * 1000)));
+    // Each episode costs exactly `fails` sessions; in between it gets none.
+    expect(count).toBe(FAILS * episodes);
     if (took < RETRY_S * 1000) expect(b.cluster.status().members[0]).toMatchObject({ route: "BH", inError: true });
-    expect(b.logged("requests in a row failed").length).toBeGreaterThanOrEqual(1);
     // The healthy members took the rest between them.
     const served = b.cluster.status().members.slice(1).reduce((s, v) => s + v.elected, 0);
     expect(served).toBeGreaterThan(100 - count);
