@@ -171,7 +171,14 @@ export function evaluateAccess(directives: readonly ConfDirective[]): AccessResu
       if (deny.all) compat = { kind: "none" };
       else if (!deny.any) compat = allow.all ? { kind: "all" } : list(allow.cidrs);
       else {
-        problems.push(...deny2(directives, "Deny from inside an allow-list cannot be expressed: oxedge keeps allow-lists; the path is refused to everyone"));
+        problems.push(
+          ...deny2(
+            directives,
+            allow.all
+              ? "a deny-list (everyone but these) cannot be expressed: oxedge keeps allow-lists; the path is refused to everyone"
+              : "Deny from inside an allow-list cannot be expressed: oxedge keeps allow-lists; the path is refused to everyone",
+          ),
+        );
         compat = { kind: "none" };
       }
     }
