@@ -168,6 +168,45 @@ describe("members", () => {
   });
 });
 
+describe("units and keys", () => {
+  it("converts httpd's units: acquire in milliseconds, time values with ms, to the bridge's seconds", () => {
+    const r = run(lines("<Proxy balancer://c>", "  BalancerMember ajp://a:8009 route=A timeout=30 acquire=3000 connectiontimeout=500ms ping=2 ttl=55 max=20 iobuffersize=65536 status=+H lbset=1", "  ProxySet stickysession=JSESSIONID nofailover=On maxattempts=2 forcerecovery=Off", "</Proxy>", "ProxyPass /ajax balancer://c/ajax"));
+    expect(r.bridge.members[0]).toEqual({ route: "A", address: "ajp://a:8009", lbset: 1, status: "+H", timeout: 30, connectiontimeout: 0.5, ttl: 55, max: 20, acquire: 3, ping: 2, packet_size: 65536 });
+    expect(r.bridge.balancer).toEqual({ nofailover: true, maxattempts: 2, forcerecovery: false });
+    expect(r.bad).toEqual([]);
+  });
+
+  it("refuses values outside the bridge's ranges, with the range", () => {
+    const r = run(lines("<Proxy balancer://c>", "  BalancerMember ajp://a:8009 route=A loadfactor=150 iobuffersize=4096", "  ProxySet stickysession=JSESSIONID", "</Proxy>", "ProxyPass /ajax balancer://c/ajax"));
+    expect(r.bad).toEqual([
+      [2, "loadfactor=150", "the bridge takes a weight from 1 to 100"],
+      [2, "iobuffersize=4096", expect.stringContaining("from 8192 to 65536")],
+    ]);
+  });
+
+  it("takes HSTS from a Header line, mod_alias redirects, and upgrade=websocket on a ProxyPass", () => {
+    const r = run(
+      lines(
+        "<Proxy balancer://c>",
+        "  BalancerMember http://a:8009 route=A timeout=100",
+        "  ProxySet stickysession=JSESSIONID|jsessionid",
+        "</Proxy>",
+        "ProxyPass /ajax balancer://c/ajax",
+        "ProxyPass /socket.io balancer://c/socket.io upgrade=websocket",
+        'Header always set Strict-Transport-Security "max-age=63072000; includeSubDomains; preload"',
+        "Redirect permanent /.well-known/carddav /servlet/dav/",
+        "Redirect permanent / https://ox.example.com/",
+      ),
+    );
+    expect([r.vars.HSTS_MAX_AGE, r.vars.HSTS_INCLUDE_SUBDOMAINS]).toEqual(["63072000", "true"]);
+    expect(r.bridge.paths).toContainEqual({ prefix: "/socket.io", cluster: true, websocket: true });
+    expect(r.bridge.paths).toContainEqual({ prefix: "/.well-known/carddav", redirect: "/servlet/dav/" });
+    expect(r.text).toContain("oxedge answers 302, httpd 301");
+    expect(r.text).toMatch(/line 9: Redirect permanent \/ https:\/\/ox\.example\.com\/: built in/);
+    expect(r.bad).toEqual([]);
+  });
+});
+
 describe("the path map", () => {
   it("names ox6 with the one change the guide's timeouts need", () => {
     const r = run(lines(...TWO_NODES, ...["/ajax", "/servlet", "/infostore", "/publications", "/Microsoft-Server-ActiveSync", "/usm-json"].map((p) => `ProxyPass ${p} balancer://oxcluster${p}`), "<Location /servlet/axis2>", "  Require ip 10.0.0.0/8", "</Location>"));
@@ -211,13 +250,19 @@ describe("the path map", () => {
   it("writes tables when no preset fits, a rewrite and a static exception among them", () => {
     const r = run(lines(...TWO_NODES, "ProxyPass /servlet/static !", "ProxyPass /servlet balancer://oxcluster/servlet", "ProxyPass /api balancer://oxcluster/ajax", "ProxyPass /ajax balancer://oxcluster/ajax"));
     expect(r.bridge.paths).toEqual([
-      { prefix: "/servlet/static", cluster: false },
       { prefix: "/servlet", cluster: true },
       { prefix: "/api", rewrite: "/ajax" },
       { prefix: "/ajax", cluster: true },
+      { prefix: "/servlet/static", cluster: false },
     ]);
     expect(r.vars.PATH_MAP).toEqual(r.bridge.paths);
     expect(r.bad).toEqual([]);
+  });
+
+  it("names the closest preset when the file lacks a few of its rules", () => {
+    const r = run(lines(...TWO_NODES.map((l) => l.replace("ajp://", "http://")), ...["/ajax", "/drive", "/infostore", "/publications", "/realtime", "/servlet", "/webservices", "/usm-json", "/Microsoft-Server-ActiveSync"].map((p) => `ProxyPass ${p} balancer://oxcluster${p}`), "ProxyPass /appsuite/api balancer://oxcluster/ajax", "<Location /servlet/axis2/services>", "  Require local", "</Location>"));
+    expect(Array.isArray(r.bridge.paths) && typeof r.bridge.paths[0] === "object").toBe(true);
+    expect(r.text).toContain("the closest preset, appsuite7, also has /socket.io, /preliminary, /.well-known/caldav, /.well-known/carddav");
   });
 
   it("lists a ProxyPass httpd never reaches (the first match wins there, the longest prefix in oxedge)", () => {

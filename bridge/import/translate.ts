@@ -54,6 +54,8 @@ const HTTPD_DEFAULT_TIMEOUT = 60;
 const AXIS2 = "/servlet/axis2";
 /** Changes to a preset beyond this and the map is written as tables: a reader should see the map, not a diff. */
 const MAX_PRESET_CHANGES = 3;
+/** A preset this close is named in the report, with what it has beyond the file: it may be what the hoster wants. */
+const MAX_PRESET_MISSING_SHOWN = 5;
 
 type Kind = "ajp" | "http";
 
@@ -273,7 +275,9 @@ export function translate(facts: Facts, report: Report): Translation {
     if (!sameList(cidrs, shared)) d.rule.allow = cidrs;
   }
 
-  const tables = [...drafts.values()].sort((a, b) => a.line - b.line).map((d) => d.rule);
+  // Forwarded prefixes first, as the ProxyPass lines came; then exceptions and internal-only rules; redirects last.
+  const group = (r: PathRuleInput) => (r.redirect !== undefined ? 2 : r.cluster === true || r.rewrite !== undefined ? 0 : 1);
+  const tables = [...drafts.values()].sort((a, b) => group(a.rule) - group(b.rule) || a.line - b.line).map((d) => d.rule);
   const valid = validTables(tables, shared, report);
   const memberTimeout = uniform;
   let paths: PathsValue | undefined;
@@ -298,7 +302,7 @@ export function translate(facts: Facts, report: Report): Translation {
           : `exactly the ${best.name} preset`,
       );
     } else {
-      const near = closest && closest.missing.length <= MAX_PRESET_CHANGES ? `; the closest preset, ${closest.name}, also has ${closest.missing.join(", ")}` : "";
+      const near = closest && closest.missing.length <= MAX_PRESET_MISSING_SHOWN ? `; the closest preset, ${closest.name}, also has ${closest.missing.join(", ")}` : "";
       report.add("translated", undefined, "the path map", `as [[paths]] tables: no preset says the same with at most ${MAX_PRESET_CHANGES} changes${near}`);
     }
   } else {
