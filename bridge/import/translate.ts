@@ -384,14 +384,13 @@ function usablePasses(facts: Facts, report: Report): PassFact[] {
         report.add("untranslated", p.d, what, `${path} is not a path oxedge can rewrite to: ${badTarget}`);
         continue;
       }
-      p.target.path = path;
     }
     const earlier = out.find((o) => o.prefix === prefix || (!p.inSection && !o.inSection && underPrefix(prefix, o.prefix)));
     if (earlier) {
       report.add("untranslated", p.d, what, earlier.prefix === prefix ? `${prefix} is mapped already on ${lineRef(earlier.d.line)}` : `never used by httpd: the ProxyPass ${earlier.prefix} on ${lineRef(earlier.d.line)} comes first and matches these paths`);
       continue;
     }
-    out.push({ ...p, prefix });
+    out.push({ ...p, prefix, target: p.target === "exclude" ? p.target : { ...p.target, path: normPrefix(p.target.path) } });
   }
   return out;
 }
@@ -414,8 +413,13 @@ function buildNodes(ordered: readonly BalancerFacts[], primary: BalancerFacts, r
       }
       const hostPort = l.url.hostPort;
       let node = route ? byRoute.get(route) : nodes.find((n) => n.lines.some((x) => x.url.hostPort === hostPort));
-      if (node && node.lines.some((x) => x.balancer === b.name)) {
-        report.add("untranslated", l.d, showDirective(l.d), `the same node as ${lineRef(node.lines.find((x) => x.balancer === b.name)!.d.line)} in the same balancer`);
+      const twin = node?.lines.find((x) => x.balancer === b.name);
+      if (twin) {
+        const why =
+          twin.url.hostPort === hostPort
+            ? `the same node as ${lineRef(twin.d.line)} in the same balancer`
+            : `route ${route} again (${lineRef(twin.d.line)} has it for ${twin.url.hostPort}): a route names one node; a default install leaves every node at OX0 (com.openexchange.server.backendRoute)`;
+        report.add("untranslated", l.d, showDirective(l.d), why);
         continue;
       }
       if (!node) {
