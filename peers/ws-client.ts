@@ -33,6 +33,8 @@ export interface WsConnectOptions {
   maxMessageBytes?: number;
   /** ms to wait for the server's side of the closing handshake and its TCP close. Default 5000. */
   closeTimeoutMs?: number;
+  /** false: pings are recorded but not answered, for tests that write raw frames to the socket (a pong would land inside them). Default true. */
+  answerPings?: boolean;
   /** TLS options for `wss:` URLs, e.g. `{ rejectUnauthorized: false }` for a self-signed certificate. */
   tls?: tls.ConnectionOptions;
 }
@@ -226,6 +228,7 @@ export class WsClient {
 
   private readonly maxMessage: number;
   private readonly closeTimeoutMs: number;
+  private readonly answerPings: boolean;
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
   // Received bytes not yet parsed: a list, so a large frame is copied once, not per read.
   private chunks: Buffer[] = [];
@@ -258,6 +261,7 @@ export class WsClient {
     this.headers = headers;
     this.maxMessage = opts.maxMessageBytes ?? 64 * 1024 * 1024;
     this.closeTimeoutMs = opts.closeTimeoutMs ?? 5000;
+    this.answerPings = opts.answerPings ?? true;
     this.closed = new Promise((r) => (this.resolveClosed = r));
     socket.setNoDelay(true);
     socket.on("data", (d: Buffer) => this.receive(d));
@@ -503,7 +507,7 @@ export class WsClient {
     switch (opcode) {
       case OPCODE.ping:
         this.pingsReceived.push(payload);
-        if (!this.closeSent) void this.write(OPCODE.pong, payload, true, true, 0);
+        if (!this.closeSent && this.answerPings) void this.write(OPCODE.pong, payload, true, true, 0);
         return;
       case OPCODE.pong: {
         const i = this.pongWaiters.findIndex((w) => w.payload.equals(payload));

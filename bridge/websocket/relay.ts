@@ -12,7 +12,11 @@ export interface RelayOptions {
 class Direction {
   readonly frames = new FrameBoundaries();
   lastRead: number;
+  /** Last sign that `to` takes what is relayed to it: a write it took at once, or a drain. */
+  lastWritten: number;
   pingDue = false;
+  /** When a ping that had to wait for a frame's end went out (0: none did). */
+  latePingAt = 0;
   bytes = 0;
 
   constructor(
@@ -22,6 +26,7 @@ class Direction {
     now: number,
   ) {
     this.lastRead = now;
+    this.lastWritten = now;
   }
 
   data(chunk: Buffer): void {
@@ -36,18 +41,21 @@ class Direction {
         this.to.write(chunk.subarray(0, at));
         this.to.write(this.ping);
         this.pingDue = false;
+        this.latePingAt = this.lastRead;
         ok = this.to.write(chunk.subarray(at));
       }
     } else {
       this.frames.scan(chunk);
       ok = this.to.write(chunk);
     }
+    if (ok) this.lastWritten = this.lastRead;
     // Back-pressure: a side that cannot take more holds the other back, nothing piles up here.
-    if (!ok && !this.held) {
+    else if (!this.held) {
       this.held = true;
       this.from.pause();
       this.to.once("drain", () => {
         this.held = false;
+        this.lastWritten = Date.now();
         this.from.resume();
       });
     }
@@ -112,13 +120,24 @@ export class WebSocketRelay {
 
   private tick(): void {
     const now = Date.now();
-    if (now - this.up.lastRead >= this.o.idleMs) return this.end(`client silent for ${this.o.idleMs} ms`, false);
-    if (now - this.down.lastRead >= this.o.idleMs) return this.end(`node silent for ${this.o.idleMs} ms`, false);
+    if (this.silent(this.up, this.down, now)) return this.end(`client silent for ${this.o.idleMs} ms`, false);
+    if (this.silent(this.down, this.up, now)) return this.end(`node silent for ${this.o.idleMs} ms`, false);
     if (now - this.lastPing >= this.o.pingMs) {
       this.lastPing = now;
       this.up.sendPing();
       this.down.sendPing();
     }
+  }
+
+  /**
+   * Whether the side that `from` reads and `to` writes has been silent too long. A side that is
+   * receiving one long frame cannot be pinged until it ends (and may say nothing meanwhile, as a
+   * node reading a 10 MiB message does): while that frame still moves toward it, it is not
+   * judged, and once the late ping is out it gets the whole idle limit to answer.
+   */
+  private silent(from: Direction, to: Direction, now: number): boolean {
+    if (to.pingDue && now - to.lastWritten < this.o.idleMs) return false;
+    return now - Math.max(from.lastRead, to.latePingAt) >= this.o.idleMs;
   }
 
   /** Close both sides (once) and report why; `flush` lets what is already written go out first. */

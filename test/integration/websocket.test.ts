@@ -75,6 +75,29 @@ describe("WebSocket relay", () => {
     expect((await c.close()).code).toBe(1000);
   });
 
+  it("a frame that takes longer than the idle limit to arrive does not count as the node's silence", async () => {
+    // One 256 KiB binary frame written in ten pieces over 2.5 s (idle limit 1 s): the node reads
+    // all along but cannot be pinged, nor answer, before the frame ends. The client answers no
+    // pings here: its pong would land inside the frame being written by hand.
+    const c = await openWs(b.url, { target: "/socket.io/", route: "OX1" }, { answerPings: false });
+    await c.next();
+    const payload = randomBytes(256 * 1024);
+    const head = Buffer.alloc(14);
+    head[0] = 0x82;
+    head[1] = 0x80 | 127;
+    head.writeBigUInt64BE(BigInt(payload.length), 2);
+    // mask key 0: the payload goes as it is
+    const frame = Buffer.concat([head, payload]);
+    const piece = Math.ceil(frame.length / 10);
+    for (let at = 0; at < frame.length; at += piece) {
+      c.socket.write(frame.subarray(at, at + piece));
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    expect(sha256(await c.nextBinary(5000))).toBe(sha256(payload));
+    expect(b.logged("websocket closed").filter((l) => l.includes("silent"))).toEqual([]);
+    expect((await c.close()).code).toBe(1000);
+  });
+
   it("a close from the node closes the client's socket, and a close from the client the node's", async () => {
     const a = await openWs(b.url, { target: "/socket.io/", route: "OX2" });
     await a.next();

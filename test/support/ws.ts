@@ -7,7 +7,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import { WsHandshakeError, wsConnect, type WsClient } from "../../peers/ws-client.ts";
+import { WsHandshakeError, wsConnect, type WsClient, type WsConnectOptions } from "../../peers/ws-client.ts";
 import { handoffHeaders, type HandoffOptions } from "./bridge.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -166,11 +166,11 @@ export async function startWsNode(route: string, o: { silent?: boolean } = {}): 
  * (the client is peers/ws-client.ts); a refused upgrade comes back as the
  * handshake error, with the bridge's or the node's status and body.
  */
-export async function signedWs(bridgeUrl: string, o: HandoffOptions): Promise<WsClient | WsHandshakeError> {
+export async function signedWs(bridgeUrl: string, o: HandoffOptions, client: Omit<WsConnectOptions, "headers"> = {}): Promise<WsClient | WsHandshakeError> {
   const url = new URL(o.target, bridgeUrl.replace(/^http/, "ws"));
   const headers = { ...((o.headers ?? {}) as Record<string, string>), ...(await handoffHeaders(o)) };
   try {
-    return await wsConnect(url.toString(), { headers });
+    return await wsConnect(url.toString(), { ...client, headers });
   } catch (e) {
     if (e instanceof WsHandshakeError) return e;
     throw e;
@@ -178,8 +178,8 @@ export async function signedWs(bridgeUrl: string, o: HandoffOptions): Promise<Ws
 }
 
 /** The socket opened, or the test fails with what the bridge answered instead. */
-export async function openWs(bridgeUrl: string, o: HandoffOptions): Promise<WsClient> {
-  const c = await signedWs(bridgeUrl, o);
+export async function openWs(bridgeUrl: string, o: HandoffOptions, client: Omit<WsConnectOptions, "headers"> = {}): Promise<WsClient> {
+  const c = await signedWs(bridgeUrl, o, client);
   if (c instanceof WsHandshakeError) throw new Error(`no WebSocket: ${c.status} ${c.body}`);
   return c;
 }
