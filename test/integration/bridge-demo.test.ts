@@ -7,8 +7,9 @@ import net from "node:net";
 import { PassThrough } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDemoNode, type DemoNode, patternSha256 } from "../../peers/demo-node.ts";
-import { bridgeRequest, sessionCookie, sha256, startTestBridge, type TestBridge } from "../support/bridge.ts";
+import { bridgeRequest, sha256, startTestBridge, type TestBridge } from "../support/bridge.ts";
 import { accountingAfterEach } from "../support/accounting.ts";
+import { expectBalancedAndSticky } from "../support/cluster-checks.ts";
 
 accountingAfterEach();
 
@@ -153,16 +154,6 @@ describe("forwarding", () => {
 
 describe("balancing and stickiness", () => {
   it("keeps a session on its node and spreads new ones 50/50", async () => {
-    const served: string[] = [];
-    for (let i = 0; i < 10; i++) served.push((await bridgeRequest(bridge.url, { target: "/ajax/login" })).servedBy!);
-    expect(served.filter((s) => s === "OX1").length).toBe(5);
-    for (let i = 1; i < served.length; i++) expect(served[i]).not.toBe(served[i - 1]);
-    const login = await bridgeRequest(bridge.url, { target: "/ajax/login" });
-    const id = sessionCookie(login)!;
-    const route = id.slice(id.indexOf(".") + 1);
-    for (let i = 0; i < 10; i++) {
-      const r = await bridgeRequest(bridge.url, { target: "/ajax/session", route, headers: { cookie: `JSESSIONID=${id}` } });
-      expect(r.json()).toMatchObject({ node: route, valid: true });
-    }
+    await expectBalancedAndSticky(bridge.url);
   });
 });

@@ -17,7 +17,8 @@ import { startBridge, type Bridge } from "../../bridge/server.ts";
 import { importApache } from "../../bridge/import/index.ts";
 import { startDemoNode, type DemoNode } from "../../peers/demo-node.ts";
 import { accountingAfterEach, watch } from "../support/accounting.ts";
-import { BRIDGE_SECRET, bridgeRequest, sessionCookie } from "../support/bridge.ts";
+import { BRIDGE_SECRET, bridgeRequest } from "../support/bridge.ts";
+import { expectBalancedAndSticky } from "../support/cluster-checks.ts";
 
 accountingAfterEach();
 
@@ -57,20 +58,7 @@ afterAll(async () => {
 
 describe("the imported proxy_ajp.conf on demo nodes", () => {
   it("spreads new sessions 50/50 (loadfactor 50 each) and keeps a session on its node by route", async () => {
-    const served: string[] = [];
-    for (let i = 0; i < 10; i++) served.push((await bridgeRequest(bridge.url, { target: "/ajax/login" })).servedBy!);
-    expect(served.filter((s) => s === "OX1").length).toBe(5);
-    for (let i = 1; i < served.length; i++) expect(served[i]).not.toBe(served[i - 1]);
-
-    const login = await bridgeRequest(bridge.url, { target: "/ajax/login" });
-    const id = sessionCookie(login)!;
-    const route = id.slice(id.indexOf(".") + 1);
-    expect(["OX1", "OX2"]).toContain(route);
-    for (let i = 0; i < 10; i++) {
-      const r = await bridgeRequest(bridge.url, { target: "/ajax/session", route, headers: { cookie: `JSESSIONID=${id}` } });
-      expect(r.servedBy).toBe(route);
-      expect(r.json()).toMatchObject({ node: route, valid: true });
-    }
+    await expectBalancedAndSticky(bridge.url);
   });
 
   it("refuses the provisioning API from outside, in any spelling of the Axis2 tree, and lets the allow-list in", async () => {
