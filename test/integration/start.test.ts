@@ -120,6 +120,12 @@ it("npm start: cluster, sticky session, plain-http redirect, admin, a node stopp
     while (Date.now() < end && (back = (await session().catch(() => ({ node: "" }))).node) !== route) await new Promise((r) => setTimeout(r, 500));
     expect(back).toBe(route);
 
+    // The other way printed: kill a node's PID. The demo goes on without it.
+    process.kill(Number(new RegExp(`\\b${other}=(\\d+)`).exec(pidLine)![1]), "SIGTERM");
+    await seen(new RegExp(`\\[oxedge\\] ${other} exited \\(\\w+\\); the others keep running`));
+    expect((await session()).node).toBe(route);
+    expect(proc.exitCode).toBeNull();
+
     // SIGTERM to npm: npm passes it to the launcher (it execs node), which stops every group it started.
     proc.kill("SIGTERM");
     await Promise.race([exited, new Promise((r) => setTimeout(r, 15_000))]);
