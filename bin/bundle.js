@@ -10,7 +10,7 @@
 // directory; with NODE_ENV=production (the systemd unit) they run only
 // dist/, so a service never runs code nobody built.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -42,7 +42,8 @@ export async function build(name, dir = DIST, listInputs = dir === DIST) {
   const r = await esbuild.build({
     absWorkingDir: ROOT,
     entryPoints: [BUNDLES[name]],
-    outfile: bundleFile(name, dir),
+    // A build that stays is written beside and renamed into place: a bin starting meanwhile reads the old one or the new one, whole.
+    outfile: listInputs ? join(dir, `.${name}.building.mjs`) : bundleFile(name, dir),
     bundle: true,
     platform: "node",
     format: "esm",
@@ -56,6 +57,7 @@ export async function build(name, dir = DIST, listInputs = dir === DIST) {
     // Our own sources only: node_modules changes only through package-lock.json.
     const sources = Object.keys(r.metafile.inputs).filter((f) => !f.includes("node_modules/"));
     writeFileSync(inputsFile(name, dir), JSON.stringify([...sources, ...ALSO_INPUTS], null, 1) + "\n");
+    renameSync(join(dir, `.${name}.building.mjs`), bundleFile(name, dir));
   }
   return bundleFile(name, dir);
 }
