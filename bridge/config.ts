@@ -135,7 +135,8 @@ const memberSchema = z.pipe(
   }),
 );
 
-const configSchema = z.strictObject({
+/** Exported for the keys it knows (bridge.example.toml must say each: config-example.test.ts). */
+export const configSchema = z.strictObject({
   listen: z._default(hostPort, "127.0.0.1:8009"),
   /** HMAC secret shared with the worker (wrangler secret BRIDGE_SECRET). */
   secret_env: z._default(envName, "OXEDGE_BRIDGE_SECRET"),

@@ -10,6 +10,8 @@ import { chromiumUnavailableReason } from "./chromium.ts";
 import { tomcatAvailable } from "./tomcat.ts";
 
 export const APACHE_BIN = "/usr/sbin/apache2";
+/** Checks the systemd unit in packaging/ (test/repo/systemd-unit.test.ts). */
+export const SYSTEMD_ANALYZE = "/usr/bin/systemd-analyze";
 export const APACHE_MODULES_DIR = "/usr/lib/apache2/modules";
 /** The modules the httpd comparison setups load, AJP and HTTP members (see docs/testing.md, Apache httpd). */
 const APACHE_MODULES = [
@@ -26,7 +28,7 @@ const APACHE_MODULES = [
 export const INSTALL_HINT = [
   "To install: .ci/run (installs, then runs the tests), or",
   "  apt-get install -y --no-install-recommends \\",
-  "    libtomcat10-java tomcat10-common apache2 wrk chromium default-jdk-headless",
+  "    libtomcat10-java tomcat10-common apache2 wrk chromium systemd default-jdk-headless",
 ];
 
 export interface Prereqs {
@@ -65,6 +67,7 @@ export function checkInteropPrereqs(): Prereqs {
     if (!fs.existsSync(file)) missing.push(`${file} (Debian package apache2)`);
   }
   if (!onPath("wrk")) missing.push("wrk (Debian package wrk)");
+  if (!fs.existsSync(SYSTEMD_ANALYZE)) missing.push(`${SYSTEMD_ANALYZE} (Debian package systemd)`);
   cached = { ok: missing.length === 0, missing };
   return cached;
 }
