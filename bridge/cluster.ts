@@ -170,6 +170,7 @@ export class Cluster {
    */
   private transition(member: Member, cause: DownCause, why: string): void {
     const route = member.config.route;
+    member.tally.failed(cause, why);
     if (member.down !== undefined && cause !== "outlier") {
       this.log("debug", "member still down", { route, cause, why });
       return;
@@ -198,7 +199,8 @@ export class Cluster {
    * probe, and a hung node that still accepts TCP is found.
    */
   async healthCheck(): Promise<void> {
-    const timeout = Math.min(2000, this.config.balancer.healthcheckMs);
+    // A round run by hand with the timer off (healthcheck = 0) still gets its 2 s, not 0.
+    const timeout = Math.min(2000, this.config.balancer.healthcheckMs || 2000);
     const views = this.balancer.snapshot(this.now());
     await Promise.all(
       views.map(async (view) => {

@@ -60,8 +60,10 @@ export class MemberTally {
   websockets = 0;
   /** Health-check results: "ok" or a DownCause, with their counts (a probe round is not the request path). */
   readonly health = new Map<string, number>();
-  private lastError: OxError | undefined;
-  private lastErrorAt = 0;
+  /** The last failure seen on this member: a request's error kind, or the cause it was found down for. */
+  private lastKind = "";
+  private lastMessage = "";
+  private lastAt = 0;
 
   /**
    * A request ended: counted once, here. `upstreamS` < 0 when no response
@@ -77,9 +79,15 @@ export class MemberTally {
     if (upstreamS >= 0) this.upstream.observe(upstreamS);
     if (error && !CLIENT_SIDE.has(error.kind)) {
       this.errors++;
-      this.lastError = error;
-      this.lastErrorAt = Date.now();
+      this.failed(error.kind, error.message);
     }
+  }
+
+  /** A failure that is not the end of a request here (found down by a probe, a connect before failover): only lastError. */
+  failed(kind: string, message: string): void {
+    this.lastKind = kind;
+    this.lastMessage = message;
+    this.lastAt = Date.now();
   }
 
   healthResult(result: string): void {
@@ -87,9 +95,8 @@ export class MemberTally {
   }
 
   stats(): MemberStats {
-    const e = this.lastError;
     const s: MemberStats = { requests: this.requests, errors: this.errors, bytesIn: this.bytesIn, bytesOut: this.bytesOut };
-    if (e) s.lastError = { kind: e.kind, message: e.message, at: new Date(this.lastErrorAt).toISOString() };
+    if (this.lastKind !== "") s.lastError = { kind: this.lastKind, message: this.lastMessage, at: new Date(this.lastAt).toISOString() };
     return s;
   }
 }
