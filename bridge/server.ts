@@ -164,6 +164,16 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger(co
     });
   };
 
+  /** The fields of a failed request's error line: built only when one fails. */
+  const errorFields = (req: IncomingMessage, control: ExchangeControl, f: HandoffFields, path: string, requestId: string, started: number): LogFields => ({
+    method: req.method,
+    path,
+    route: control.route || undefined,
+    requested_route: f.route || undefined,
+    ms: ms(performance.now() - started),
+    request_id: requestId,
+  });
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const started = performance.now();
     const a = admit(req);
@@ -279,12 +289,10 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger(co
       res.off("close", onClientGone);
     }
     const bytesIn = body === null ? 0 : body.received;
-    // Only for the error lines: a request that went well allocates none of this.
-    const errorFields = (): LogFields => ({ method: req.method, path, route: control.route || undefined, requested_route: f.route || undefined, ms: ms(performance.now() - started), request_id: requestId });
     if (r.ok) {
       const short = sink.short;
       if (short) {
-        log("error", short, { kind: "backend-protocol", ...errorFields() });
+        log("error", short, { kind: "backend-protocol", ...errorFields(req, control, f, path, requestId, started) });
         res.destroy();
         return ended(req, control, f, path, requestId, r.status, new OxError("backend-protocol", short), bytesIn, sink.written, started);
       }
@@ -299,12 +307,12 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger(co
     }
     body?.detach();
     if (r.error.kind === "client-aborted") {
-      log("warn", r.error.message, { kind: "client-aborted", ...errorFields() });
+      log("warn", r.error.message, { kind: "client-aborted", ...errorFields(req, control, f, path, requestId, started) });
       return ended(req, control, f, path, requestId, 499, r.error, bytesIn, sink.written, started);
     }
     // Cut short after the node's head went out: the client saw the node's status.
     const status = res.headersSent ? res.statusCode : r.error.status;
-    fail(res, r.error, requestId, errorFields());
+    fail(res, r.error, requestId, errorFields(req, control, f, path, requestId, started));
     ended(req, control, f, path, requestId, status, r.error, bytesIn, sink.written, started);
   };
 
