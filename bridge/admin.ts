@@ -5,6 +5,7 @@ import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
 import type { Cluster } from "./cluster.ts";
 import type { Logger } from "./log.ts";
+import { serveMetrics, type Metrics } from "./metrics.ts";
 import { lbsetSchema, loadfactorSchema, routeProblem, statusSchema } from "./member-rules.ts";
 
 /**
@@ -52,11 +53,13 @@ async function readJson(req: IncomingMessage, max = 4096): Promise<unknown> {
   return JSON.parse(text || "{}");
 }
 
-export function createAdmin(cluster: Cluster, token: string | undefined, log: Logger): Server {
+export function createAdmin(cluster: Cluster, token: string | undefined, log: Logger, metrics?: Metrics): Server {
   return createServer(async (req, res) => {
     try {
       const url = new URL(req.url ?? "/", "http://admin");
       if (req.method === "GET" && url.pathname === "/status") return send(res, 200, cluster.status());
+      // Read-only like /status: Prometheus scrapes without the admin token.
+      if (req.method === "GET" && url.pathname === "/metrics" && metrics) return await serveMetrics(metrics, res);
       const m = /^\/members\/([^/]+)$/.exec(url.pathname);
       if (req.method === "POST" && m) {
         if (!token) return send(res, 403, { error: "changes are off: set admin_token_env" });
@@ -76,7 +79,7 @@ export function createAdmin(cluster: Cluster, token: string | undefined, log: Lo
         log("warn", "member changed by admin", { route, change: JSON.stringify(parsed.data), peer: req.socket.remoteAddress });
         return send(res, 200, cluster.status().members.find((v) => v.route === route));
       }
-      send(res, 404, { error: "GET /status or POST /members/<route>" });
+      send(res, 404, { error: "GET /status, GET /metrics or POST /members/<route>" });
     } catch (e) {
       send(res, 400, { error: (e as Error).message });
     }

@@ -33,8 +33,8 @@ export class BodyReader {
   private waiter: (() => void) | undefined;
   /** Bytes handed out so far. */
   taken = 0;
-  /** Bytes received from the client so far. */
-  private received = 0;
+  /** Bytes received from the client so far (the access log's bytes in). */
+  received = 0;
   private paused = false;
   /** When the current run of reading began (ms): start, or the last resume after back-pressure. */
   private runStart = 0;

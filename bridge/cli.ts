@@ -22,7 +22,6 @@ async function main(): Promise<number> {
     console.error(USAGE);
     return 2;
   }
-  const log = createLogger();
   let config;
   try {
     config = loadConfigFile(file);
@@ -33,6 +32,7 @@ async function main(): Promise<number> {
     }
     throw e;
   }
+  const log = createLogger(config.logLevel);
   const bridge = await startBridge(config, log).catch((e: NodeJS.ErrnoException) => {
     console.error(`cannot listen on ${config.listenHost}:${config.listenPort}: ${e.code ?? e.message}`);
     return undefined;

@@ -3,11 +3,17 @@ import { transportFor } from "./transport/index.ts";
 import { createBalancer, type Balancer, type MemberView } from "./balancer.ts";
 import type { BridgeConfig, MemberConfig, MemberKind } from "./config.ts";
 import type { ExchangeControl, ExchangeOutcome, ProxyRequest, ResponseSink, Transport, TransportStats, UpgradeOutcome, UpgradeRequest } from "./exchange.ts";
+import { connectCause, type DownCause } from "./down-cause.ts";
 import type { Logger } from "./log.ts";
+import { MemberTally, type MemberStats } from "./tally.ts";
 
 export interface Member {
   config: MemberConfig;
   transport: Transport;
+  /** Its counts (status(), /metrics); a reload that keeps the route should keep them. */
+  tally: MemberTally;
+  /** Since when and why it is down, as last logged; undefined while up. */
+  down: { since: number; cause: DownCause } | undefined;
 }
 
 /** Failures that say something about the node, counted towards `fails`. */
@@ -36,7 +42,7 @@ export class Cluster {
   ) {
     for (const m of config.members) {
       const transport = transportFor(m);
-      this.members.set(m.route, { config: m, transport });
+      this.members.set(m.route, { config: m, transport, tally: new MemberTally(), down: undefined });
       if (!transport.upgrade) this.noUpgrade.add(m.route);
     }
     this.balancer = createBalancer(
@@ -91,17 +97,19 @@ export class Cluster {
       const o = await member.transport.exchange(req, sink, control);
       if (o.ok) {
         this.balancer.requestSucceeded(choice.route);
+        if (member.down !== undefined) this.memberUp(member);
         return o;
       }
       if (o.error.kind === "connect-failed" && !o.requestSent) {
-        this.memberDown(member, o.error.message);
+        member.tally.failovers++;
+        this.memberDown(member, connectCause(o.error), o.error.message);
         (tried ??= new Set()).add(choice.route);
         last = o;
         if (control.aborted) return o;
         continue;
       }
       if (NODE_SIDE.has(o.error.kind) && this.balancer.requestFailed(choice.route, this.now())) {
-        this.log("warn", "member down", { route: choice.route, address: this.address(member), why: `${this.config.balancer.fails} requests in a row failed, the last with ${o.error.kind}: ${o.error.message}`, retry_s: this.config.balancer.retryMs / 1000 });
+        this.transition(member, "outlier", `${this.config.balancer.fails} requests in a row failed, the last with ${o.error.kind}: ${o.error.message}`);
       }
       return o;
     }
@@ -129,8 +137,10 @@ export class Cluster {
       control.route = choice.route;
       control.routeChanged = choice.routeChanged;
       const o = await member.transport.upgrade!(u, control);
+      if (o.ok && member.down !== undefined) this.memberUp(member);
       if (o.ok || o.error.kind !== "connect-failed" || o.requestSent) return o;
-      this.memberDown(member, o.error.message);
+      member.tally.failovers++;
+      this.memberDown(member, connectCause(o.error), o.error.message);
       tried.add(choice.route);
       last = o;
       if (control.aborted) return o;
@@ -142,11 +152,45 @@ export class Cluster {
     return `${m.config.host}:${m.config.port}`;
   }
 
-  private memberDown(member: Member, why: string): void {
+  /** The node cannot take a request: out of rotation for `retry`. */
+  private memberDown(member: Member, cause: DownCause, why: string): void {
     this.balancer.markDown(member.config.route, this.now());
     // Its WebSockets would otherwise wait for their idle limit to notice.
     member.transport.closeWebSockets?.(`member down: ${why}`);
-    this.log("warn", "member down", { route: member.config.route, address: this.address(member), why, retry_s: this.config.balancer.retryMs / 1000 });
+    this.transition(member, cause, why);
+  }
+
+  /**
+   * The one place member state changes are logged (docs/observability.md,
+   * "Member state changes"): "member down" once, when a member that was up
+   * fails, and "member up" (memberUp) when it answers again. Failures in
+   * between — a health check every few seconds, a retry refused again —
+   * only at debug. An outlier streak is logged each time: it can only trip
+   * on a member in rotation whose node answered, so it is news.
+   */
+  private transition(member: Member, cause: DownCause, why: string): void {
+    const route = member.config.route;
+    member.tally.failed(cause, why);
+    if (member.down !== undefined && cause !== "outlier") {
+      this.log("debug", "member still down", { route, cause, why });
+      return;
+    }
+    // A retry that fails again keeps the time it first went down: "member up" says how long it was out.
+    if (member.down === undefined) member.down = { since: this.now(), cause };
+    else member.down.cause = cause;
+    this.log("warn", "member down", { route, address: this.address(member), cause, why, retry_s: this.config.balancer.retryMs / 1000 });
+  }
+
+  /** It answered again (a request, or a health check once its retry window is over). */
+  private memberUp(member: Member): void {
+    const down = member.down!;
+    member.down = undefined;
+    this.log("info", "member up", { route: member.config.route, address: this.address(member), down_ms: this.now() - down.since, was: down.cause });
+  }
+
+  /** The counts of the member for this route; undefined when no member ran the request. */
+  tallyOf(route: string): MemberTally | undefined {
+    return route === "" ? undefined : this.members.get(route)?.tally;
   }
 
   /**
@@ -155,7 +199,8 @@ export class Cluster {
    * probe, and a hung node that still accepts TCP is found.
    */
   async healthCheck(): Promise<void> {
-    const timeout = Math.min(2000, this.config.balancer.healthcheckMs);
+    // A round run by hand with the timer off (healthcheck = 0) still gets its 2 s, not 0.
+    const timeout = Math.min(2000, this.config.balancer.healthcheckMs || 2000);
     const views = this.balancer.snapshot(this.now());
     await Promise.all(
       views.map(async (view) => {
@@ -164,8 +209,12 @@ export class Cluster {
         const m = this.members.get(view.route)!;
         this.probing.add(view.route);
         try {
-          const why = await m.transport.probe(timeout);
-          if (why !== undefined && !view.status.ignoreErrors) this.memberDown(m, `health check: ${why}`);
+          const failure = await m.transport.probe(timeout);
+          m.tally.healthResult(failure?.cause ?? "ok");
+          if (failure === undefined) {
+            // Back once the balancer would take it again; before, it only answers probes.
+            if (m.down !== undefined && (!view.inError || view.retryInMs === 0)) this.memberUp(m);
+          } else if (!view.status.ignoreErrors) this.memberDown(m, failure.cause, `health check: ${failure.message}`);
         } finally {
           this.probing.delete(view.route);
         }
@@ -174,12 +223,12 @@ export class Cluster {
   }
 
   /** For the status page and tests. */
-  status(): { members: (MemberView & { address: string; kind: MemberKind; pool: TransportStats })[] } {
+  status(): { members: (MemberView & { address: string; kind: MemberKind; pool: TransportStats; stats: MemberStats })[] } {
     const views = this.balancer.snapshot(this.now());
     return {
       members: views.map((v) => {
         const m = this.members.get(v.route)!;
-        return { ...v, address: this.address(m), kind: m.config.kind, pool: m.transport.stats() };
+        return { ...v, address: this.address(m), kind: m.config.kind, pool: m.transport.stats(), stats: m.tally.stats() };
       }),
     };
   }

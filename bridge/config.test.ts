@@ -23,6 +23,12 @@ function errorOf(input: unknown, e: NodeJS.ProcessEnv = env): string {
 }
 
 describe("bridge config", () => {
+  it("takes log_level from the four pino levels, info by default", () => {
+    expect(buildConfig({ members: [member] }, env).logLevel).toBe("info");
+    expect(buildConfig({ log_level: "debug", members: [member] }, env).logLevel).toBe("debug");
+    expect(errorOf({ log_level: "trace", members: [member] })).toMatch(/log_level = "trace": .*"debug".*"info".*"warn".*"error"/);
+  });
+
   it("fills Apache-like defaults and converts seconds", () => {
     const c = buildConfig({ members: [{ ...member, secret_env: "OX1_SECRET" }] }, env);
     expect(c.listenPort).toBe(8009);
@@ -168,12 +174,15 @@ describe("bridge config", () => {
     let stderr = "";
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
     try {
-      await until(() => stderr.split("\n").filter((l) => l.includes("kind=edge-timeout")).length === 2 || child.exitCode !== null, 20_000);
+      // Production logs are JSON lines (bridge/log.ts): every line parses, the warnings are records.
+      const records = () => stderr.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Record<string, unknown>);
+      await until(() => records().filter((r) => r.kind === "edge-timeout").length === 2 || child.exitCode !== null, 20_000);
       expect(child.exitCode).toBeNull();
-      expect(stderr).toContain("bridge listening");
-      const lines = stderr.split("\n").filter((l) => l.includes("kind=edge-timeout"));
-      expect(lines[0]).toMatch(/ warn "\/usm-json: reply timeout 1900 s \(preset appsuite7\) is longer than the 100 s Cloudflare waits for an origin/);
-      expect(lines[1]).toContain("/Microsoft-Server-ActiveSync: reply timeout 1900 s");
+      expect(records().some((r) => r.msg === "bridge listening" && r.level === "info")).toBe(true);
+      const lines = records().filter((r) => r.kind === "edge-timeout");
+      expect(lines[0]).toMatchObject({ level: "warn" });
+      expect(lines[0].msg).toMatch(/^\/usm-json: reply timeout 1900 s \(preset appsuite7\) is longer than the 100 s Cloudflare waits for an origin/);
+      expect(lines[1].msg).toContain("/Microsoft-Server-ActiveSync: reply timeout 1900 s");
     } finally {
       child.kill("SIGTERM");
       await new Promise((resolve) => (child.exitCode !== null ? resolve(undefined) : child.once("exit", resolve)));

@@ -13,6 +13,7 @@ import { duplicateRoute, lbsetSchema, loadfactorSchema, redirectProblem, routeSc
 import { MAX_PACKET_SIZE, MIN_PACKET_SIZE } from "./ajp/codes.ts";
 import { ConfigError, type ConfigProblem } from "../common/errors.ts";
 import { resolvePaths, type PathMap } from "../common/path-map.ts";
+import { LOG_LEVELS, type LogLevel } from "./log.ts";
 
 /**
  * The bridge's whole configuration, declared once. Names follow Apache's
@@ -148,6 +149,8 @@ export const configSchema = z.strictObject({
   admin_token_env: z.optional(envName),
   /** Log one line per request (errors are always logged). */
   access_log: z._default(z.boolean(), false),
+  /** Lines below this level are not written (debug adds failed health checks of members already down). */
+  log_level: z._default(z.enum(LOG_LEVELS), "info"),
   // ---- Paths: what goes to the cluster, what is internal, per-prefix timeouts (common/path-map.ts,
   // docs/paths.md). `paths` is a preset name ("ox6", "appsuite7") or [[paths]] tables (a list may
   // start with a preset name); the older keys below still work with the ox6 preset. Which of them
@@ -232,6 +235,7 @@ export interface BridgeConfig {
   secret: string;
   signatureWindowS: number;
   accessLog: boolean;
+  logLevel: LogLevel;
   /** What each path is, who may reach it, per-prefix timeouts: from `paths`, `prefixes`, `provisioning`, `timeouts`. */
   paths: PathMap;
   /** Logged at start: reply timeouts the edge cannot keep. */
@@ -344,6 +348,7 @@ function resolve(c: Parsed, env: NodeJS.ProcessEnv): BridgeConfig {
     secret: secret!,
     signatureWindowS: c.signature_window,
     accessLog: c.access_log,
+    logLevel: c.log_level,
     paths: paths.map,
     warnings: paths.warnings,
     limits: {

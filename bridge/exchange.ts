@@ -1,6 +1,7 @@
 import type { OxError } from "../common/errors.ts";
 import type { ExchangeOutcome, ResponseSink } from "./ajp/connection.ts";
 import type { BodyReader } from "./body-reader.ts";
+import type { ProbeFailure } from "./down-cause.ts";
 
 import type { Socket } from "node:net";
 import type { RelayEnd, RelayOptions } from "./websocket/relay.ts";
@@ -61,6 +62,8 @@ export class ExchangeControl {
   route = "";
   /** That member is not the one the client's route named (session moved or new). */
   routeChanged = false;
+  /** performance.now() when the node's response head arrived; 0 = none yet (the access log's upstream time). */
+  headAt = 0;
   private handler: ((err: OxError) => void) | undefined;
 
   abort(err: OxError): void {
@@ -83,7 +86,7 @@ export interface Transport {
    */
   exchange(req: ProxyRequest, sink: ResponseSink, control: ExchangeControl): Promise<ExchangeOutcome>;
   /** undefined when the node answered the probe, else why not. */
-  probe(timeoutMs: number): Promise<string | undefined>;
+  probe(timeoutMs: number): Promise<ProbeFailure | undefined>;
   /** WebSocket upgrade and relay; absent when the protocol has none (AJP). Never rejects. */
   upgrade?(u: UpgradeRequest, control: ExchangeControl): Promise<UpgradeOutcome>;
   /** Close the WebSockets it relays (its node was found down). */

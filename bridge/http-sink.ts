@@ -28,6 +28,7 @@ export class HttpSink implements ResponseSink {
   ) {}
 
   head(status: number, headers: string[]): void {
+    this.control.headAt = performance.now();
     const out: string[] = [];
     let connection: Set<string> | undefined;
     for (let i = 0; i + 1 < headers.length; i += 2) if (headers[i].toLowerCase() === "connection") connection = connectionTokens(headers[i + 1]);

@@ -1,24 +1,36 @@
+import { pino, type DestinationStream } from "pino";
+
 /**
- * One line per event, key=value, to stderr: greppable, and a log shipper can
- * split it without a JSON parser. Values with spaces are quoted.
+ * The bridge logs through one function, `log(level, msg, fields)`, so code
+ * that logs does not depend on the library behind it. In production that is
+ * pino: one JSON object per line on stderr, `time` in ISO 8601, the level as
+ * a word, the fields as they are (docs/observability.md, "Logs").
  */
 export type LogFields = Record<string, string | number | boolean | undefined | null>;
 
-export type Logger = (level: "info" | "warn" | "error", msg: string, fields?: LogFields) => void;
+export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
-function fmt(v: string | number | boolean): string {
-  const s = String(v);
-  return /[\s"=]/.test(s) || s === "" ? JSON.stringify(s) : s;
-}
+export type Logger = (level: LogLevel, msg: string, fields?: LogFields) => void;
 
-export function createLogger(write: (line: string) => void = (l) => process.stderr.write(l + "\n")): Logger {
-  return (level, msg, fields = {}) => {
-    let line = `${new Date().toISOString()} ${level} ${fmt(msg)}`;
-    for (const k in fields) {
-      const v = fields[k];
-      if (v !== undefined && v !== null) line += ` ${k}=${fmt(v)}`;
-    }
-    write(line);
+/**
+ * The production logger. `destination` defaults to stderr, written
+ * asynchronously (pino flushes it at exit): a line per request must not
+ * cost a write system call each when access_log is on.
+ */
+export function createLogger(level: LogLevel = "info", destination: DestinationStream = pino.destination({ dest: 2, sync: false })): Logger {
+  const p = pino(
+    {
+      level,
+      timestamp: pino.stdTimeFunctions.isoTime,
+      // "warn" rather than 40: read by people and matched by shippers without a table.
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    destination,
+  );
+  return (lvl, msg, fields) => {
+    if (fields === undefined) p[lvl](msg);
+    else p[lvl](fields, msg);
   };
 }
 
@@ -27,7 +39,7 @@ export function createLogger(write: (line: string) => void = (l) => process.stde
  * connections): the first is logged at once, later ones at most once per
  * interval with the count of those not logged since.
  */
-export function burstLogger(log: Logger, level: "info" | "warn" | "error", msg: string, intervalMs: number, now: () => number = Date.now): (fields?: LogFields) => void {
+export function burstLogger(log: Logger, level: LogLevel, msg: string, intervalMs: number, now: () => number = Date.now): (fields?: LogFields) => void {
   let last = -Infinity;
   let suppressed = 0;
   return (fields = {}) => {

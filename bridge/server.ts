@@ -10,14 +10,21 @@ import { ExchangeControl, type ProxyRequest } from "./exchange.ts";
 import { HandoffVerifier } from "./handoff.ts";
 import { connectionTokens, HOP_BY_HOP } from "./hop-by-hop.ts";
 import { HttpSink } from "./http-sink.ts";
+import { createMetrics, type Metrics, type ReloadCounts } from "./metrics.ts";
+import { BridgeTally } from "./tally.ts";
 import { burstLogger, createLogger, type LogFields, type Logger } from "./log.ts";
 import { PathPolicy, type PathAccepted } from "./path-policy.ts";
 
-/** The request headers a node sees: the client's, minus hop-by-hop, hand-off and forwarding fields, with Host as the client saw it. */
-export function nodeHeaders(raw: readonly string[], f: HandoffFields, serverPort: number, connection: Set<string> | undefined): string[] {
+/**
+ * The request headers a node sees: the client's, minus hop-by-hop, hand-off and forwarding fields, with Host as the client saw it,
+ * and X-Request-Id (the edge's request id) unless the client sent one (docs/observability.md, "Request ids").
+ */
+export function nodeHeaders(raw: readonly string[], f: HandoffFields, serverPort: number, connection: Set<string> | undefined, requestId: string): string[] {
   const out: string[] = ["Host", f.host];
+  let hasId = false;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const lower = raw[i].toLowerCase();
+    if (lower === "x-request-id") hasId = true;
     // Expect was answered here (Node sends the 100): passed on, the node would answer it again.
     // X-Forwarded-* are rebuilt below from the signed fields.
     if (lower === "host" || lower === "expect" || HOP_BY_HOP.has(lower) || lower.startsWith("x-oxedge-") || lower.startsWith("x-forwarded-") || connection?.has(lower)) continue;
@@ -26,6 +33,7 @@ export function nodeHeaders(raw: readonly string[], f: HandoffFields, serverPort
   // What OX reads behind a proxy (considerXForwards, knownProxies), from what the edge signed;
   // over AJP the protocol carries these too, over HTTP only headers can.
   out.push("X-Forwarded-For", f.clientIp, "X-Forwarded-Proto", f.proto, "X-Forwarded-Host", f.host, "X-Forwarded-Port", String(serverPort));
+  if (!hasId) out.push("X-Request-Id", requestId);
   return out;
 }
 
@@ -39,6 +47,10 @@ function splitHost(host: string, https: boolean): { name: string; port: number }
 export interface Bridge {
   server: Server;
   cluster: Cluster;
+  /** Bridge-wide counts (the per-member ones are in cluster.status()). */
+  tally: BridgeTally;
+  /** What GET /metrics on the admin listener serves. */
+  metrics: Metrics;
   url: string;
   /** The admin listener's URL, when admin_listen is set. */
   adminUrl: string | undefined;
@@ -66,8 +78,20 @@ function rawAnswer(kind: ErrorKind, extra = ""): string {
 }
 const OVER_CAP_ANSWER = rawAnswer("over-capacity", "retry-after: 1\r\n");
 
-export function createBridge(config: BridgeConfig, log: Logger = createLogger()): { server: Server; cluster: Cluster } {
+/** The path of a request target, without its query (which may carry tokens: never logged). */
+function pathOf(url: string | undefined): string {
+  const q = url?.indexOf("?") ?? -1;
+  return q < 0 ? (url ?? "/") : url!.slice(0, q);
+}
+
+/** ms with 0.1 ms resolution, for log lines. */
+function ms(t: number): number {
+  return Math.round(t * 10) / 10;
+}
+
+export function createBridge(config: BridgeConfig, log: Logger = createLogger(config.logLevel)): { server: Server; cluster: Cluster; tally: BridgeTally } {
   const cluster = new Cluster(config, log);
+  const tally = new BridgeTally();
   const verifier = new HandoffVerifier(config.secret, config.signatureWindowS);
   const policy = new PathPolicy(config.paths);
   const limits = config.limits;
@@ -95,6 +119,7 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
   const admit = (req: IncomingMessage): Admitted | Refused => {
     const requestId = (req.headers[HANDOFF_HEADERS.requestId] as string | undefined)?.slice(0, 64) || `b${process.pid}-${++seq}`;
     const auth = verifier.check(req);
+    if (!auth.ok) tally.badSignatures++;
     if (!auth.ok) return { ok: false, requestId, error: new OxError("bad-signature", auth.reason), fields: { method: req.method, peer: req.socket.remoteAddress } };
     const f = auth.fields;
     const url = req.url ?? "/";
@@ -105,25 +130,71 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
     return { ok: true, requestId, f, path, query: q < 0 ? undefined : url.slice(q + 1), rule };
   };
 
+  /**
+   * Every request ends here, once (docs/observability.md): the member's
+   * counts (or the bridge's, when no member ran it) and, with access_log,
+   * its line. Nothing is allocated unless the line is written.
+   */
+  const ended = (req: IncomingMessage, control: ExchangeControl | undefined, f: HandoffFields | undefined, path: string, requestId: string, status: number, error: OxError | undefined, bytesIn: number, bytesOut: number, started: number): void => {
+    const now = performance.now();
+    const route = control === undefined ? "" : control.route;
+    const t = cluster.tallyOf(route) ?? tally.unrouted;
+    const upstream = control !== undefined && control.headAt > 0 ? control.headAt - started : -1;
+    // A session served by another node than its cookie's route (moved, or its route unknown).
+    const moved = f !== undefined && f.route !== "" && route !== "" && control!.routeChanged;
+    if (moved) t.routeChanges++;
+    t.ended(status, bytesIn, bytesOut, (now - started) / 1000, upstream < 0 ? -1 : upstream / 1000, error);
+    if (!config.accessLog) return;
+    log("info", "request", {
+      request_id: requestId,
+      client: f?.clientIp,
+      peer: f === undefined ? req.socket.remoteAddress : undefined,
+      method: req.method,
+      path,
+      status,
+      bytes_in: bytesIn,
+      bytes_out: bytesOut,
+      upstream_ms: upstream < 0 ? undefined : ms(upstream),
+      ms: ms(now - started),
+      route: route || undefined,
+      requested_route: f?.route || undefined,
+      route_changed: moved || undefined,
+      error: error?.kind,
+      user_agent: req.headers["user-agent"],
+    });
+  };
+
+  /** The fields of a failed request's error line: built only when one fails. */
+  const errorFields = (req: IncomingMessage, control: ExchangeControl, f: HandoffFields, path: string, requestId: string, started: number): LogFields => ({
+    method: req.method,
+    path,
+    route: control.route || undefined,
+    requested_route: f.route || undefined,
+    ms: ms(performance.now() - started),
+    request_id: requestId,
+  });
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const started = performance.now();
     const a = admit(req);
     if (!a.ok) {
       // Answer, then drop the connection: an unauthenticated peer gets nothing kept for it.
       if (a.error.kind === "bad-signature") res.setHeader("connection", "close");
-      return fail(res, a.error, a.requestId, a.fields);
+      fail(res, a.error, a.requestId, a.fields);
+      return ended(req, undefined, undefined, pathOf(req.url), a.requestId, a.error.status, a.error, 0, 0, started);
     }
-    await forward(req, res, a.f, a.path, a.query, a.requestId, a.rule);
+    await forward(req, res, a.f, a.path, a.query, a.requestId, a.rule, started);
   };
 
   /** The request as every transport sees it, from what the client sent and the edge signed. */
-  const proxyRequest = (req: IncomingMessage, f: HandoffFields, path: string, query: string | undefined, rule: PathAccepted, body: BodyReader | null, contentLength: number | null): ProxyRequest => {
+  const proxyRequest = (req: IncomingMessage, f: HandoffFields, path: string, query: string | undefined, rule: PathAccepted, body: BodyReader | null, contentLength: number | null, requestId: string): ProxyRequest => {
     const { name, port } = splitHost(f.host, f.proto === "https");
     return {
       method: req.method ?? "GET",
       httpVersion: req.httpVersion,
       path,
       query,
-      headers: nodeHeaders(req.rawHeaders, f, port, connectionTokens(req.headers.connection)),
+      headers: nodeHeaders(req.rawHeaders, f, port, connectionTokens(req.headers.connection), requestId),
       clientIp: f.clientIp,
       clientPort: f.clientPort,
       serverName: name,
@@ -154,11 +225,11 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
     const { requestId, f, path, query, rule } = a;
     if (!rule.websocket) return upgradeAnswer(socket, new OxError("bad-request", "not a WebSocket prefix"), requestId, { path });
     if (String(req.headers.upgrade).toLowerCase() !== "websocket" || req.method !== "GET") return upgradeAnswer(socket, new OxError("bad-request", `upgrade to ${req.headers.upgrade} is not relayed`), requestId, { path });
-    const started = Date.now();
+    const started = performance.now();
     const control = new ExchangeControl();
     const onGone = () => control.abort(new OxError("client-aborted", "client went away during the upgrade"));
     socket.once("close", onGone);
-    const preq = proxyRequest(req, f, path, query, rule, null, 0);
+    const preq = proxyRequest(req, f, path, query, rule, null, 0, requestId);
     const fields = { path, requested_route: f.route || undefined, request_id: requestId };
     const r = await cluster.upgrade(f.route, {
       req: preq,
@@ -166,24 +237,33 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
       head,
       relay: { idleMs: limits.websocketIdleMs, pingMs: limits.websocketPingMs },
       onEnd: (e) => {
+        // The relayed bytes are the member's too, counted when the WebSocket ends.
+        const t = cluster.tallyOf(control.route);
+        if (t) {
+          t.bytesIn += e.toNode;
+          t.bytesOut += e.toClient;
+        }
         const quiet = e.why === "client closed" || e.why === "node closed";
-        if (!quiet || config.accessLog) log(quiet ? "info" : "warn", "websocket closed", { ...fields, route: control.route, why: e.why, to_node: e.toNode, to_client: e.toClient, ms: e.ms });
+        if (!quiet || config.accessLog) log(quiet ? "info" : "warn", "websocket closed", { ...fields, client: f.clientIp, route: control.route, why: e.why, to_node: e.toNode, to_client: e.toClient, ms: e.ms, user_agent: req.headers["user-agent"] });
       },
     }, control);
     socket.off("close", onGone);
     if (r.ok) {
-      if (config.accessLog) log("info", "websocket", { ...fields, route: control.route, status: r.status, ms: Date.now() - started });
+      if (r.status === 101) cluster.tallyOf(control.route)!.websockets++;
+      ended(req, control, f, path, requestId, r.status, undefined, 0, 0, started);
       return;
     }
+    ended(req, control, f, path, requestId, r.error.kind === "client-aborted" ? 499 : r.error.status, r.error, 0, 0, started);
     if (r.error.kind === "client-aborted") return void log("warn", r.error.message, { kind: "client-aborted", ...fields });
     upgradeAnswer(socket, r.error, requestId, { ...fields, route: control.route || undefined });
   };
 
-  const forward = async (req: IncomingMessage, res: ServerResponse, f: HandoffFields, path: string, query: string | undefined, requestId: string, rule: PathAccepted): Promise<void> => {
-    const started = Date.now();
+  const forward = async (req: IncomingMessage, res: ServerResponse, f: HandoffFields, path: string, query: string | undefined, requestId: string, rule: PathAccepted, started: number): Promise<void> => {
     const te = req.headers["transfer-encoding"];
     if (te !== undefined && te.toLowerCase() !== "chunked") {
-      return fail(res, new OxError("bad-request", `unsupported transfer-encoding ${te}`), requestId, { path });
+      const err = new OxError("bad-request", `unsupported transfer-encoding ${te}`);
+      fail(res, err, requestId, { path });
+      return ended(req, undefined, f, path, requestId, err.status, err, 0, 0, started);
     }
     const cl = req.headers["content-length"];
     const contentLength = cl === undefined ? (te ? null : 0) : Number(cl);
@@ -196,7 +276,7 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
     if (req.destroyed || res.destroyed) control.abort(new OxError("client-aborted", "client went away"));
     const hasBody = contentLength === null || contentLength > 0;
     const body = hasBody ? new BodyReader(req, undefined, { timeoutMs: limits.bodyTimeoutMs, minRate: limits.bodyMinRate, onViolation: (e) => control.abort(e) }) : null;
-    const preq = proxyRequest(req, f, path, query, rule, body, contentLength);
+    const preq = proxyRequest(req, f, path, query, rule, body, contentLength, requestId);
     // No Content-Length and no Transfer-Encoding means no body (RFC 9112 §6.3). Without saying so,
     // Tomcat takes the length as unknown and asks us for body with a GET_BODY_CHUNK round trip as
     // soon as the application reads its input; "0" lets it see the end at once.
@@ -208,13 +288,13 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
     } finally {
       res.off("close", onClientGone);
     }
-    const logFields = { method: req.method, path, route: control.route || undefined, requested_route: f.route || undefined, route_changed: (r.ok && control.routeChanged) || undefined, ms: Date.now() - started, request_id: requestId };
+    const bytesIn = body === null ? 0 : body.received;
     if (r.ok) {
       const short = sink.short;
       if (short) {
-        log("error", short, { kind: "backend-protocol", ...logFields });
+        log("error", short, { kind: "backend-protocol", ...errorFields(req, control, f, path, requestId, started) });
         res.destroy();
-        return;
+        return ended(req, control, f, path, requestId, r.status, new OxError("backend-protocol", short), bytesIn, sink.written, started);
       }
       if (body && !body.done) {
         // The node answered without reading the whole upload: drop the rest rather than read it,
@@ -223,15 +303,17 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
         res.once("finish", () => req.destroy());
       }
       res.end();
-      if (config.accessLog) log("info", "request", { status: r.status, ...logFields });
-      return;
+      return ended(req, control, f, path, requestId, r.status, undefined, bytesIn, sink.written, started);
     }
     body?.detach();
     if (r.error.kind === "client-aborted") {
-      log("warn", r.error.message, { kind: "client-aborted", ...logFields });
-      return;
+      log("warn", r.error.message, { kind: "client-aborted", ...errorFields(req, control, f, path, requestId, started) });
+      return ended(req, control, f, path, requestId, 499, r.error, bytesIn, sink.written, started);
     }
-    fail(res, r.error, requestId, logFields);
+    // Cut short after the node's head went out: the client saw the node's status.
+    const status = res.headersSent ? res.statusCode : r.error.status;
+    fail(res, r.error, requestId, errorFields(req, control, f, path, requestId, started));
+    ended(req, control, f, path, requestId, status, r.error, bytesIn, sink.written, started);
   };
 
   // Headers that fit the largest AJP packet must get past Node's parser (default 16 KiB) so
@@ -285,17 +367,19 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
     if (kind === "client-timeout") timedOut({ kind, header_timeout_ms: limits.headerTimeoutMs });
     else malformed({ kind, error: err.code ?? err.message });
   });
-  return { server, cluster };
+  return { server, cluster, tally };
 }
 
 /** Start listening (and the admin listener, if configured). */
-export async function startBridge(config: BridgeConfig, log: Logger = createLogger()): Promise<Bridge> {
-  const { server, cluster } = createBridge(config, log);
+export async function startBridge(config: BridgeConfig, log: Logger = createLogger(config.logLevel)): Promise<Bridge> {
+  const { server, cluster, tally } = createBridge(config, log);
+  // Read at each scrape, so a reload that replaces the cluster, or counts reloads, is seen.
+  const metrics = createMetrics({ cluster: () => bridge.cluster, tally, reloads: () => (bridge as Bridge & { reloads?: ReloadCounts }).reloads });
   const url = await listen(server, config.listenPort, config.listenHost);
   let admin: Server | undefined;
   let adminUrl: string | undefined;
   if (config.admin) {
-    admin = createAdmin(cluster, config.admin.token, log);
+    admin = createAdmin(cluster, config.admin.token, log, metrics);
     try {
       adminUrl = await listen(admin, config.admin.port, config.admin.host);
     } catch (e) {
@@ -305,9 +389,11 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     }
   }
   const closeServer = (s: Server) => new Promise<void>((resolve) => { s.closeAllConnections(); s.close(() => resolve()); });
-  return {
+  const bridge: Bridge = {
     server,
     cluster,
+    tally,
+    metrics,
     url,
     adminUrl,
     close: async () => {
@@ -315,4 +401,5 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
       await Promise.all([closeServer(server), admin ? closeServer(admin) : undefined]);
     },
   };
+  return bridge;
 }

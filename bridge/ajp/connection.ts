@@ -144,7 +144,9 @@ export class AjpConnection {
       });
       const timer = setTimeout(() => {
         socket.destroy();
-        reject(new OxError("connect-failed", `connect to ${o.host}:${o.port} timed out after ${o.connectTimeoutMs} ms`));
+        // The code Node's own connect timeouts carry, so the cause reads the same as theirs (down-cause.ts).
+        const cause = Object.assign(new Error("connect timed out"), { code: "ETIMEDOUT" });
+        reject(new OxError("connect-failed", `connect to ${o.host}:${o.port} timed out after ${o.connectTimeoutMs} ms`, { cause }));
       }, o.connectTimeoutMs);
       socket.once("connect", () => {
         clearTimeout(timer);

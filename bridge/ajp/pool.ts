@@ -1,5 +1,9 @@
 import { OxError } from "../../common/errors.ts";
 import { AjpConnection } from "./connection.ts";
+import { AJP_NO_CPONG } from "../down-cause.ts";
+
+/** The cause of a pooled connection that did not answer CPing: read by connectCause(). */
+const NO_CPONG = Object.assign(new Error("no CPong"), { code: AJP_NO_CPONG });
 
 export interface PoolOptions {
   host: string;
@@ -128,7 +132,7 @@ export class NodePool {
     }
     if (this.o.pingMs > 0 && !(await c.cping(this.o.pingMs))) {
       this.drop(c);
-      throw new OxError("connect-failed", `node ${this.o.host}:${this.o.port} accepted the connection but did not answer CPing within ${this.o.pingMs} ms`);
+      throw new OxError("connect-failed", `node ${this.o.host}:${this.o.port} accepted the connection but did not answer CPing within ${this.o.pingMs} ms`, { cause: NO_CPONG });
     }
     return c;
   }

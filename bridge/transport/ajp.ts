@@ -2,6 +2,7 @@ import { OxError } from "../../common/errors.ts";
 import { AjpConnection, type ExchangeOutcome, type ResponseSink } from "../ajp/connection.ts";
 import type { ForwardRequest } from "../ajp/forward-request.ts";
 import { NodePool, type PoolOptions } from "../ajp/pool.ts";
+import { connectCause, type ProbeFailure } from "../down-cause.ts";
 import type { ExchangeControl, ProxyRequest, Transport, TransportStats } from "../exchange.ts";
 
 export interface AjpMemberOptions extends PoolOptions {
@@ -64,16 +65,16 @@ export class AjpTransport implements Transport {
     };
   }
 
-  async probe(timeoutMs: number): Promise<string | undefined> {
+  async probe(timeoutMs: number): Promise<ProbeFailure | undefined> {
     let c: AjpConnection;
     try {
       c = await AjpConnection.connect({ host: this.o.host, port: this.o.port, connectTimeoutMs: timeoutMs, packetSize: this.o.packetSize });
     } catch (e) {
-      return (e as Error).message;
+      return { cause: connectCause(e), message: (e as Error).message };
     }
     const ok = await c.cping(timeoutMs);
     c.destroy();
-    return ok ? undefined : `no CPong within ${timeoutMs} ms`;
+    return ok ? undefined : { cause: "no-cpong", message: `no CPong within ${timeoutMs} ms` };
   }
 
   stats(): TransportStats {

@@ -4,6 +4,7 @@ import { OxError, type ErrorKind } from "../../common/errors.ts";
 import { request } from "node:http";
 import { HANDOFF_HEADERS } from "../../common/signing.ts";
 import type { ExchangeControl, ExchangeOutcome, ProxyRequest, ResponseSink, Transport, TransportStats, UpgradeOutcome, UpgradeRequest } from "../exchange.ts";
+import { connectCause, type ProbeFailure } from "../down-cause.ts";
 import { connectionTokens, HOP_BY_HOP } from "../hop-by-hop.ts";
 import { WebSocketRelay } from "../websocket/relay.ts";
 import { Gate } from "./gate.ts";
@@ -203,7 +204,7 @@ export class HttpTransport implements Transport {
     });
   }
 
-  async probe(): Promise<string | undefined> {
+  async probe(): Promise<ProbeFailure | undefined> {
     const p = this.o.probe;
     const { Client } = await (undici ??= import("undici"));
     this.prober ??= new Client(this.address, { pipelining: 1, connect: { timeout: p.timeoutMs }, headersTimeout: p.timeoutMs, bodyTimeout: p.timeoutMs });
@@ -212,10 +213,11 @@ export class HttpTransport implements Transport {
       // probe finds a node that no longer accepts, and holds nothing between rounds.
       const r = await this.prober.request({ method: p.method as Dispatcher.HttpMethod, path: p.path, headers: { host: `${this.o.host}:${this.o.port}` }, reset: true });
       await r.body.dump();
-      return r.statusCode >= 500 ? `${p.method} ${p.path} answered ${r.statusCode}` : undefined;
+      return r.statusCode >= 500 ? { cause: "bad-status", message: `${p.method} ${p.path} answered ${r.statusCode}` } : undefined;
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      return `${p.method} ${p.path}: ${err.code ?? err.message}`;
+      const message = `${p.method} ${p.path}: ${err.code ?? err.message}`;
+      return { cause: NOT_CONNECTED.has(err.code ?? "") ? connectCause(err) : "no-answer", message };
     }
   }
 

@@ -26,6 +26,8 @@ export interface TestMember {
 
 export interface TestBridge extends Bridge {
   logs: string[];
+  /** The same lines as records, for tests of the fields themselves: { level, msg, ...fields }. */
+  records: Record<string, unknown>[];
   /** Log lines containing `needle` (the bridge logs one line per error). */
   logged(needle: string): string[];
 }
@@ -43,7 +45,9 @@ export async function startTestBridge(members: TestMember[], extra: Partial<Brid
   };
   const config = buildConfig(input, env);
   const logs: string[] = [];
+  const records: Record<string, unknown>[] = [];
   const bridge = await startBridge(config, (level, msg, fields = {}) => {
+    records.push({ level, msg, ...fields });
     const line = `${level} ${msg} ${Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`).join(" ")}`;
     logs.push(line);
     if (process.env.OXEDGE_TEST_LOG) console.error(line);
@@ -51,7 +55,7 @@ export async function startTestBridge(members: TestMember[], extra: Partial<Brid
   const nodes: Record<string, CountedNode> = {};
   for (const m of members) if (m.node) nodes[m.route] = m.node;
   watch(bridge, nodes);
-  return Object.assign(bridge, { logs, logged: (needle: string) => logs.filter((l) => l.includes(needle)) });
+  return Object.assign(bridge, { logs, records, logged: (needle: string) => logs.filter((l) => l.includes(needle)) });
 }
 
 export interface HandoffOptions {
