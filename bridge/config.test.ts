@@ -175,7 +175,8 @@ describe("bridge config", () => {
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
     try {
       // Production logs are JSON lines (bridge/log.ts): every line parses, the warnings are records.
-      const records = () => stderr.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Record<string, unknown>);
+      // The launcher's own notice (no built bundle in a checkout, bin/bundle.js) comes before them.
+      const records = () => stderr.split("\n").filter((l) => l !== "" && !l.startsWith("oxedge: ")).map((l) => JSON.parse(l) as Record<string, unknown>);
       await until(() => records().filter((r) => r.kind === "edge-timeout").length === 2 || child.exitCode !== null, 20_000);
       expect(child.exitCode).toBeNull();
       expect(records().some((r) => r.msg === "bridge listening" && r.level === "info")).toBe(true);
