@@ -60,8 +60,8 @@ export async function spawnBridge(configFile: string, env: NodeJS.ProcessEnv): P
       await exited;
     }
   };
-  const up = await until(() => /bridge listening url=(\S+)/.test(out) || proc.exitCode !== null, 30_000);
-  const url = /bridge listening url=(\S+)/.exec(out)?.[1];
+  const up = await until(() => /bridge listening"? url=(\S+)/.test(out) || proc.exitCode !== null, 30_000);
+  const url = /bridge listening"? url=(\S+)/.exec(out)?.[1];
   if (!up || !url) {
     await kill();
     throw new Error(`the bridge did not start:\n${out}`);
