@@ -181,6 +181,22 @@ describe("reload", () => {
   });
 });
 
+describe("afterReload", () => {
+  it("is called with the cluster after each successful reload, not after a failed one", async () => {
+    const seen: string[][] = [];
+    const c = await startTestBridge([member(ox1)], extra, BRIDGE_SECRET, { configFile: join(files.dir, "hook.json"), afterReload: (cluster) => seen.push([...cluster.members.keys()]) });
+    try {
+      files.write("hook.json", testConfigInput([member(ox1), member(ox2)], extra).input);
+      expect((await c.reload()).ok).toBe(true);
+      files.write("hook.json", testConfigInput([member(ox1, { max: 0 })], extra).input);
+      expect((await c.reload()).ok).toBe(false);
+      expect(seen).toEqual([["OX1", "OX2"]]);
+    } finally {
+      await c.close();
+    }
+  });
+});
+
 describe("SIGHUP", () => {
   it("a bridge process reloads its file: a new member serves, an invalid file is logged and ignored", async () => {
     const dir = configDir();

@@ -9,7 +9,7 @@ import http from "node:http";
 import type { Readable } from "node:stream";
 import { fieldsToHeaders, HANDOFF_HEADERS, newNonce, sign, type HandoffFields } from "../../common/signing.ts";
 import { buildConfig, type BridgeConfigInput } from "../../bridge/config.ts";
-import { startBridge, type Bridge } from "../../bridge/server.ts";
+import { startBridge, type Bridge, type StartOptions } from "../../bridge/server.ts";
 import type { TomcatNode } from "../../peers/tomcat.ts";
 import { watch, type CountedNode } from "./accounting.ts";
 
@@ -49,7 +49,7 @@ export function testConfigInput(members: TestMember[], extra: Partial<BridgeConf
  * A bridge on a free loopback port in this process; `extra` overrides any config key.
  * With `configFile` the config is written there (JSON) and reload() reads it again.
  */
-export async function startTestBridge(members: TestMember[], extra: Partial<BridgeConfigInput> = {}, secret = BRIDGE_SECRET, o: { configFile?: string } = {}): Promise<TestBridge> {
+export async function startTestBridge(members: TestMember[], extra: Partial<BridgeConfigInput> = {}, secret = BRIDGE_SECRET, o: Pick<StartOptions, "configFile" | "afterReload"> = {}): Promise<TestBridge> {
   const { input, env } = testConfigInput(members, extra, secret);
   if (o.configFile) writeFileSync(o.configFile, JSON.stringify(input, null, 2));
   const config = buildConfig(input, env);
@@ -61,7 +61,7 @@ export async function startTestBridge(members: TestMember[], extra: Partial<Brid
       logs.push(line);
       if (process.env.OXEDGE_TEST_LOG) console.error(line);
     },
-    { configFile: o.configFile, env },
+    { ...o, env },
   );
   const nodes: Record<string, CountedNode> = {};
   for (const m of members) if (m.node) nodes[m.route] = m.node;
