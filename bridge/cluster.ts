@@ -98,10 +98,11 @@ export class Cluster {
 
   private retire(m: Member): void {
     const t = m.transport;
-    const drain = new Drain(
-      { requests: () => { const s = t.stats(); return s.busy + s.waiting; }, websockets: () => t.stats().websockets, goAway: () => t.goAway?.() },
-      this.config.lifecycle.graceMs,
-    );
+    const requests = () => {
+      const s = t.stats();
+      return s.busy + s.waiting;
+    };
+    const drain = new Drain({ requests, websockets: () => t.stats().websockets, goAway: () => t.goAway?.() }, this.config.lifecycle.graceMs);
     this.retiring.set(m, drain);
     void drain.done.then((r) => {
       this.retiring.delete(m);
