@@ -83,6 +83,9 @@ async function main(): Promise<number> {
     return 0;
   }
   const log = createLogger();
+  // SIGHUP's default is to end the process: until the bridge can reload, one is only logged.
+  let reload = () => log("warn", "reload asked before the bridge listens: ignored", { signal: "SIGHUP" });
+  process.on("SIGHUP", () => reload());
   const bridge = await startBridge(config, log, { configFile: file }).catch((e: NodeJS.ErrnoException) => {
     console.error(`cannot listen on ${config.listenHost}:${config.listenPort}: ${e.code ?? e.message}`);
     return undefined;
@@ -91,10 +94,10 @@ async function main(): Promise<number> {
   log("info", "bridge listening", { url: bridge.url, admin: bridge.adminUrl, members: config.members.map((m) => `${m.route}=${m.host}:${m.port}`).join(","), pid: process.pid });
   // Not refused: a zone with a longer origin timeout (Enterprise) or a node that answers in time is fine.
   for (const w of config.warnings) log("warn", w, { kind: "edge-timeout" });
-  process.on("SIGHUP", () => {
+  reload = () => {
     log("info", "reload asked", { signal: "SIGHUP", file });
     void bridge.reload();
-  });
+  };
   await new Promise<void>((resolve) => {
     // The first signal drains; a second one (an impatient operator, systemd's final kill aside) cuts at once.
     const stop = (signal: string) => void bridge.stop({ signal, graceMs: stopping ? 0 : undefined }).then(() => resolve());
