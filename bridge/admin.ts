@@ -4,6 +4,7 @@ import { timingSafeEqual, createHash } from "node:crypto";
 import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
 import type { Cluster } from "./cluster.ts";
+import type { ReloadResult } from "./lifecycle.ts";
 import type { Logger } from "./log.ts";
 import { serveMetrics, type Metrics } from "./metrics.ts";
 import { lbsetSchema, loadfactorSchema, routeProblem, statusSchema } from "./member-rules.ts";
@@ -15,6 +16,7 @@ import { lbsetSchema, loadfactorSchema, routeProblem, statusSchema } from "./mem
  *   GET  /status                  members: route, flags, error state, lbstatus, elected, pool
  *   POST /members/OX1  {"status": "+N"}          drain OX1 before maintenance
  *   POST /members/OX1  {"status": "-N", "loadfactor": 30, "lbset": 0}
+ *   POST /reload                  re-read the config file, as SIGHUP does (docs/lifecycle.md)
  *
  * Changes need `Authorization: Bearer <token>` (env named by admin_token_env)
  * and are logged; they live in memory, like balancer-manager without
@@ -53,18 +55,36 @@ async function readJson(req: IncomingMessage, max = 4096): Promise<unknown> {
   return JSON.parse(text || "{}");
 }
 
-export function createAdmin(cluster: Cluster, token: string | undefined, log: Logger, metrics?: Metrics): Server {
+/** A change may go ahead; else the refusal has been sent. */
+function authorized(req: IncomingMessage, res: ServerResponse, token: string | undefined): boolean {
+  if (!token) {
+    send(res, 403, { error: "changes are off: set admin_token_env" });
+    return false;
+  }
+  const auth = req.headers.authorization ?? "";
+  if (!auth.startsWith("Bearer ") || !sameToken(auth.slice(7), token)) {
+    send(res, 401, { error: "bad token" });
+    return false;
+  }
+  return true;
+}
+
+export function createAdmin(cluster: Cluster, token: string | undefined, log: Logger, metrics?: Metrics, reload?: () => Promise<ReloadResult>): Server {
   return createServer(async (req, res) => {
     try {
       const url = new URL(req.url ?? "/", "http://admin");
       if (req.method === "GET" && url.pathname === "/status") return send(res, 200, cluster.status());
       // Read-only like /status: Prometheus scrapes without the admin token.
       if (req.method === "GET" && url.pathname === "/metrics" && metrics) return await serveMetrics(metrics, res);
+      if (req.method === "POST" && url.pathname === "/reload" && reload) {
+        if (!authorized(req, res, token)) return;
+        log("warn", "reload asked by admin", { peer: req.socket.remoteAddress });
+        const r = await reload();
+        return send(res, r.ok ? 200 : 422, r);
+      }
       const m = /^\/members\/([^/]+)$/.exec(url.pathname);
       if (req.method === "POST" && m) {
-        if (!token) return send(res, 403, { error: "changes are off: set admin_token_env" });
-        const auth = req.headers.authorization ?? "";
-        if (!auth.startsWith("Bearer ") || !sameToken(auth.slice(7), token)) return send(res, 401, { error: "bad token" });
+        if (!authorized(req, res, token)) return;
         const route = decodeURIComponent(m[1]);
         const bad = routeProblem(route);
         if (bad) return send(res, 400, { error: [`route: ${bad}`] });
@@ -79,7 +99,7 @@ export function createAdmin(cluster: Cluster, token: string | undefined, log: Lo
         log("warn", "member changed by admin", { route, change: JSON.stringify(parsed.data), peer: req.socket.remoteAddress });
         return send(res, 200, cluster.status().members.find((v) => v.route === route));
       }
-      send(res, 404, { error: "GET /status, GET /metrics or POST /members/<route>" });
+      send(res, 404, { error: "GET /status, GET /metrics, POST /members/<route> or POST /reload" });
     } catch (e) {
       send(res, 400, { error: (e as Error).message });
     }

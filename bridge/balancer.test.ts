@@ -631,3 +631,35 @@ describe("construction", () => {
     });
   });
 });
+
+describe("carry across a reload", () => {
+  it("a carried member keeps its error state, score and counters; with keepSpec also the admin's changes", () => {
+    const old = createBalancer([member("OX1"), member("OX2"), member("OX3")], OPTS);
+    picks(old, 5);
+    old.markDown("OX1", 1000);
+    old.update("OX2", { status: { drain: true }, loadfactor: 20 });
+    const carried = new Map([
+      ["OX1", { carry: old.carry("OX1")!, keepSpec: true }],
+      ["OX2", { carry: old.carry("OX2")!, keepSpec: true }],
+    ]);
+    const next = createBalancer([member("OX1"), member("OX2"), member("OX4")], OPTS, carried);
+    const before = old.snapshot(2000);
+    const after = next.snapshot(2000);
+    expect(after[0]).toEqual(before[0]);
+    expect(after[1]).toEqual(before[1]);
+    expect(after[1]).toMatchObject({ loadfactor: 20, status: { drain: true } });
+    expect(after[2]).toMatchObject({ route: "OX4", elected: 0, lbstatus: 0, inError: false });
+    // OX1 in error, OX2 draining: new sessions go to the new member only.
+    expect(picks(next, 3, 2000)).toEqual(["OX4", "OX4", "OX4"]);
+  });
+
+  it("without keepSpec the new spec wins, and a carried redirect to a route that is gone falls back to the spec's", () => {
+    const old = createBalancer([member("OX1", 50, { redirect: "OX2" }), member("OX2")], OPTS);
+    old.update("OX1", { loadfactor: 10 });
+    old.markDown("OX1", 5);
+    const fresh = createBalancer([member("OX1", 70), member("OX3")], OPTS, new Map([["OX1", { carry: old.carry("OX1")!, keepSpec: false }]]));
+    expect(fresh.snapshot(10)[0]).toMatchObject({ loadfactor: 70, redirect: "", inError: true, errorSince: 5 });
+    const kept = createBalancer([member("OX1"), member("OX3")], OPTS, new Map([["OX1", { carry: old.carry("OX1")!, keepSpec: true }]]));
+    expect(kept.snapshot(10)[0]).toMatchObject({ loadfactor: 10, redirect: "" });
+  });
+});

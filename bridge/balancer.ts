@@ -137,6 +137,19 @@ export interface Balancer {
   snapshot(now: number): MemberView[];
   /** httpd `maxattempts`: failover attempts after the first try (total tries = 1 + maxAttempts). */
   readonly maxAttempts: number;
+  /** One member's whole state, to be carried into the balancer that replaces this one on a reload. */
+  carry(route: string): MemberCarry | undefined;
+}
+
+/**
+ * What a member keeps across a reload (docs/lifecycle.md, Reload): its error
+ * state and counters always; its weight, set and flags (the admin's changes
+ * included) only when the file left them as they were, else the file's win.
+ */
+export interface MemberCarry {
+  readonly state: Readonly<Omit<MemberState, "route" | "lbfactor" | "lbset" | "redirect" | "status">>;
+  /** The admin's view of the member, used when `keepSpec` is set. */
+  readonly spec: Readonly<Pick<MemberState, "lbfactor" | "lbset" | "redirect" | "status">>;
 }
 
 interface MemberState {
@@ -233,7 +246,13 @@ function leaveError(m: MemberState): void {
   m.failStreak = 0;
 }
 
-export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Balancer {
+/**
+ * `carried` (a reload): for each route in it, the state of the member of the
+ * balancer being replaced; with keepSpec also its weight, set, redirect and
+ * flags instead of the spec's (a redirect to a route that is gone falls back
+ * to the spec's).
+ */
+export function createBalancer(members: MemberSpec[], opts: BalancerOptions, carried?: ReadonlyMap<string, { carry: MemberCarry; keepSpec: boolean }>): Balancer {
   if (!Array.isArray(members) || members.length === 0) fail("at least one member is required");
   if (typeof opts.retryMs !== "number" || !Number.isFinite(opts.retryMs) || opts.retryMs < 0) {
     fail(`retryMs must be a number >= 0, got ${String(opts.retryMs)}`);
@@ -281,6 +300,18 @@ export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Ba
     byRoute.set(route, m);
   }
   const routeSet: ReadonlySet<string> = new Set(byRoute.keys());
+  if (carried) {
+    for (const m of list) {
+      const c = carried.get(m.route);
+      if (!c) continue;
+      Object.assign(m, c.carry.state);
+      if (!c.keepSpec) continue;
+      m.lbfactor = c.carry.spec.lbfactor;
+      m.lbset = c.carry.spec.lbset;
+      m.status = { ...c.carry.spec.status };
+      if (c.carry.spec.redirect === "" || routeSet.has(c.carry.spec.redirect)) m.redirect = c.carry.spec.redirect;
+    }
+  }
   for (const m of list) checkRedirect(m.route, m.redirect);
 
   let creditLimit = 0;
@@ -522,5 +553,12 @@ export function createBalancer(members: MemberSpec[], opts: BalancerOptions): Ba
     });
   }
 
-  return { choose, markDown, markUp, requestFailed, requestSucceeded, update, snapshot, maxAttempts };
+  function carry(route: string): MemberCarry | undefined {
+    const m = byRoute.get(route);
+    if (!m) return undefined;
+    const { route: _r, lbfactor, lbset, redirect, status, ...state } = m;
+    return { state, spec: { lbfactor, lbset, redirect, status: { ...status } } };
+  }
+
+  return { choose, markDown, markUp, requestFailed, requestSucceeded, update, snapshot, maxAttempts, carry };
 }

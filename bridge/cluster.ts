@@ -1,7 +1,9 @@
 import { OxError, type ErrorKind } from "../common/errors.ts";
 import { transportFor } from "./transport/index.ts";
-import { createBalancer, type Balancer, type MemberView } from "./balancer.ts";
+import { createBalancer, type Balancer, type MemberCarry, type MemberView } from "./balancer.ts";
 import type { BridgeConfig, MemberConfig, MemberKind } from "./config.ts";
+import { Drain } from "./drain.ts";
+import type { ReloadPlan } from "./reload-plan.ts";
 import type { ExchangeControl, ExchangeOutcome, ProxyRequest, ResponseSink, Transport, TransportStats, UpgradeOutcome, UpgradeRequest } from "./exchange.ts";
 import { connectCause, type DownCause } from "./down-cause.ts";
 import type { Logger } from "./log.ts";
@@ -28,37 +30,118 @@ const NODE_SIDE: ReadonlySet<ErrorKind> = new Set(["backend-protocol", "backend-
  * failed request does not take a node out.
  */
 export class Cluster {
-  readonly members = new Map<string, Member>();
-  readonly balancer: Balancer;
-  private readonly healthTimer: NodeJS.Timeout | undefined;
+  /**
+   * Replaced as a whole by a reload, never changed in place: a request that
+   * holds a Member keeps a consistent one, and a member still in this map
+   * under its route (the same object) is the one the balancer knows.
+   */
+  members = new Map<string, Member>();
+  balancer: Balancer;
+  config: BridgeConfig;
+  private healthTimer: NodeJS.Timeout | undefined;
   private readonly probing = new Set<string>();
   /** Members whose transport has no WebSocket: never chosen for an upgrade. */
-  private readonly noUpgrade = new Set<string>();
+  private noUpgrade = new Set<string>();
+  /** Members a reload removed (or replaced), finishing what they carry: docs/lifecycle.md, Reload. */
+  private readonly retiring = new Map<Member, Drain>();
 
   constructor(
-    readonly config: BridgeConfig,
+    config: BridgeConfig,
     private readonly log: Logger,
     private readonly now: () => number = Date.now,
   ) {
-    for (const m of config.members) {
-      const transport = transportFor(m);
-      this.members.set(m.route, { config: m, transport, tally: new MemberTally(), down: undefined });
-      if (!transport.upgrade) this.noUpgrade.add(m.route);
-    }
-    this.balancer = createBalancer(
-      config.members.map((m) => m.spec),
-      {
-        retryMs: config.balancer.retryMs,
-        nofailover: config.balancer.nofailover,
-        forceRecovery: config.balancer.forceRecovery,
-        maxAttempts: config.balancer.maxAttempts,
-        fails: config.balancer.fails,
-      },
-    );
-    if (config.balancer.healthcheckMs > 0) {
-      this.healthTimer = setInterval(() => void this.healthCheck(), config.balancer.healthcheckMs);
+    this.config = config;
+    for (const m of config.members) this.members.set(m.route, { config: m, transport: transportFor(m), tally: new MemberTally(), down: undefined });
+    this.balancer = this.newBalancer(config);
+    this.settle();
+  }
+
+  private newBalancer(config: BridgeConfig, carried?: ReadonlyMap<string, { carry: MemberCarry; keepSpec: boolean }>): Balancer {
+    const b = config.balancer;
+    return createBalancer(config.members.map((m) => m.spec), { retryMs: b.retryMs, nofailover: b.nofailover, forceRecovery: b.forceRecovery, maxAttempts: b.maxAttempts, fails: b.fails }, carried);
+  }
+
+  /** What follows from the members and settings in force: which can upgrade, the health timer. */
+  private settle(): void {
+    this.noUpgrade = new Set([...this.members.values()].filter((m) => !m.transport.upgrade).map((m) => m.config.route));
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    this.healthTimer = undefined;
+    if (this.config.balancer.healthcheckMs > 0) {
+      this.healthTimer = setInterval(() => void this.healthCheck(), this.config.balancer.healthcheckMs);
       this.healthTimer.unref();
     }
+  }
+
+  /**
+   * Apply a reload's plan (reload-plan.ts): kept and updated members keep
+   * their transport and balancer state, new ones start fresh, and the old
+   * members of removed or changed routes are drained within the grace, then
+   * closed. Synchronous: no request sees half of it.
+   */
+  reconfigure(next: BridgeConfig, plan: ReloadPlan): void {
+    const old = this.members;
+    const kept = new Set(plan.kept);
+    const retire = new Set(plan.retire);
+    const members = new Map<string, Member>();
+    const carried = new Map<string, { carry: MemberCarry; keepSpec: boolean }>();
+    for (const m of next.members) {
+      const o = old.get(m.route);
+      if (o && !retire.has(m.route)) {
+        // The same object: requests running on it still count for it.
+        o.config = m;
+        members.set(m.route, o);
+        const carry = this.balancer.carry(m.route);
+        if (carry) carried.set(m.route, { carry, keepSpec: kept.has(m.route) });
+      } else members.set(m.route, { config: m, transport: transportFor(m), tally: new MemberTally(), down: undefined });
+    }
+    const balancer = this.newBalancer(next, carried);
+    this.config = next;
+    this.members = members;
+    this.balancer = balancer;
+    this.settle();
+    for (const route of retire) this.retire(old.get(route)!);
+  }
+
+  private retire(m: Member): void {
+    const t = m.transport;
+    const requests = () => {
+      const s = t.stats();
+      return s.busy + s.waiting;
+    };
+    const drain = new Drain({ requests, websockets: () => t.stats().websockets, goAway: () => t.goAway?.() }, this.config.lifecycle.graceMs);
+    this.retiring.set(m, drain);
+    void drain.done.then((r) => {
+      this.retiring.delete(m);
+      t.close();
+      const cut = r.requestsLeft + r.websocketsLeft;
+      this.log(cut ? "warn" : "info", "member retired", { route: m.config.route, address: this.address(m), ms: r.ms, requests_cut: r.requestsLeft, websockets_cut: r.websocketsLeft });
+    });
+  }
+
+  /** Every transport, in force or retiring: for the counts of a stop. */
+  private transports(): Transport[] {
+    return [...this.members.values(), ...this.retiring.keys()].map((m) => m.transport);
+  }
+
+  /** HTTP exchanges running or waiting for a connection, on every member. */
+  requestsInFlight(): number {
+    let n = 0;
+    for (const t of this.transports()) {
+      const s = t.stats();
+      n += s.busy + s.waiting;
+    }
+    return n;
+  }
+
+  websocketsOpen(): number {
+    let n = 0;
+    for (const t of this.transports()) n += t.stats().websockets;
+    return n;
+  }
+
+  /** Close every WebSocket with 1001 Going Away. */
+  goAway(): void {
+    for (const t of this.transports()) t.goAway?.();
   }
 
   /**
@@ -95,6 +178,8 @@ export class Cluster {
       control.route = choice.route;
       control.routeChanged = choice.routeChanged;
       const o = await member.transport.exchange(req, sink, control);
+      // A reload while it ran may have taken the member out: its outcome then says nothing about the route.
+      if (this.members.get(choice.route) !== member) return o;
       if (o.ok) {
         this.balancer.requestSucceeded(choice.route);
         if (member.down !== undefined) this.memberUp(member);
@@ -154,6 +239,7 @@ export class Cluster {
 
   /** The node cannot take a request: out of rotation for `retry`. */
   private memberDown(member: Member, cause: DownCause, why: string): void {
+    if (this.members.get(member.config.route) !== member) return;
     this.balancer.markDown(member.config.route, this.now());
     // Its WebSockets would otherwise wait for their idle limit to notice.
     member.transport.closeWebSockets?.(`member down: ${why}`);
@@ -235,6 +321,7 @@ export class Cluster {
 
   close(): void {
     if (this.healthTimer) clearInterval(this.healthTimer);
-    for (const m of this.members.values()) m.transport.close();
+    for (const d of this.retiring.values()) d.shorten(0);
+    for (const t of this.transports()) t.close();
   }
 }

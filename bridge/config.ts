@@ -214,6 +214,14 @@ export const configSchema = z.strictObject({
     }),
     {},
   ),
+  /** Stopping (SIGTERM) and draining removed members: docs/lifecycle.md. */
+  lifecycle: z.prefault(
+    z.strictObject({
+      /** Seconds in-flight requests and WebSockets get to finish before they are cut. */
+      grace: z._default(seconds(3600), 30),
+    }),
+    {},
+  ),
   members: z.array(memberSchema).check(z.minLength(1)),
 });
 
@@ -250,6 +258,7 @@ export interface BridgeConfig {
     websocketPingMs: number;
   };
   balancer: { retryMs: number; nofailover: boolean; forceRecovery: boolean; maxAttempts?: number; healthcheckMs: number; fails: number };
+  lifecycle: { graceMs: number };
   members: MemberConfig[];
 }
 
@@ -368,6 +377,7 @@ function resolve(c: Parsed, env: NodeJS.ProcessEnv): BridgeConfig {
       healthcheckMs: c.balancer.healthcheck * 1000,
       fails: c.balancer.fails,
     },
+    lifecycle: { graceMs: c.lifecycle.grace * 1000 },
     members,
   };
 }

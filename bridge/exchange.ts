@@ -91,6 +91,8 @@ export interface Transport {
   upgrade?(u: UpgradeRequest, control: ExchangeControl): Promise<UpgradeOutcome>;
   /** Close the WebSockets it relays (its node was found down). */
   closeWebSockets?(why: string): void;
+  /** Close its WebSockets with 1001 Going Away, each between two frames (stop, or member removed by a reload). */
+  goAway?(): void;
   stats(): TransportStats;
   close(): void;
 }

@@ -19,11 +19,11 @@ export class HandoffVerifier {
   /** nonce → when it stops mattering (ms): its timestamp is out of the window by then. */
   private readonly seen = new Map<string, number>();
   /** Imported once: a string key is converted again for every MAC. */
-  private readonly key: KeyObject;
+  private key: KeyObject;
 
   constructor(
     secret: string,
-    private readonly windowS: number,
+    private windowS: number,
     /** Refuse rather than grow without bound; only correctly signed requests get this far. */
     private readonly maxNonces = 2_000_000,
   ) {
@@ -50,6 +50,15 @@ export class HandoffVerifier {
     if (this.seen.size >= this.maxNonces) return { ok: false, reason: "too many requests in the signature window" };
     this.seen.set(fields.nonce, (fields.ts + this.windowS + 1) * 1000);
     return { ok: true, fields };
+  }
+
+  /**
+   * A reload's new secret or window. The nonces seen stay remembered (each
+   * until the expiry it was given), so a reload opens no door to a replay.
+   */
+  rekey(secret: string, windowS: number): void {
+    this.key = createSecretKey(Buffer.from(secret, "utf8"));
+    this.windowS = windowS;
   }
 
   get remembered(): number {

@@ -6,11 +6,13 @@ import { createAdmin } from "./admin.ts";
 import { BodyReader } from "./body-reader.ts";
 import { Cluster } from "./cluster.ts";
 import type { BridgeConfig } from "./config.ts";
+import { reloadBridge, stopBridge, type ReloadResult, type StopResult } from "./lifecycle.ts";
+import { maxHeaderSize as headSizeFor, type ReloadPlan } from "./reload-plan.ts";
 import { ExchangeControl, type ProxyRequest } from "./exchange.ts";
 import { HandoffVerifier } from "./handoff.ts";
 import { connectionTokens, HOP_BY_HOP } from "./hop-by-hop.ts";
 import { HttpSink } from "./http-sink.ts";
-import { createMetrics, type Metrics, type ReloadCounts } from "./metrics.ts";
+import { createMetrics, type Metrics } from "./metrics.ts";
 import { BridgeTally } from "./tally.ts";
 import { burstLogger, createLogger, type LogFields, type Logger } from "./log.ts";
 import { PathPolicy, type PathAccepted } from "./path-policy.ts";
@@ -54,7 +56,44 @@ export interface Bridge {
   url: string;
   /** The admin listener's URL, when admin_listen is set. */
   adminUrl: string | undefined;
+  /** Stop at once: every connection cut, pools closed (tests; the process uses stop()). */
   close(): Promise<void>;
+  /**
+   * Graceful stop (SIGTERM): listeners closed, in-flight requests finish and
+   * WebSockets go away (1001) within graceMs (default: lifecycle.grace),
+   * then the rest is cut. A second call shortens the wait (0: at once) and
+   * resolves with the same result.
+   */
+  stop(o?: { graceMs?: number; signal?: string }): Promise<StopResult>;
+  /** Re-read the config file (SIGHUP, admin POST /reload); on any error the running config stays. */
+  reload(): Promise<ReloadResult>;
+  /** Reloads so far, for metrics. */
+  readonly reloads: { ok: number; failed: number };
+}
+
+export interface StartOptions {
+  /** The file reload() reads; without it reload() fails (a bridge started from an object). */
+  configFile?: string;
+  /** Where the file's secret_env names are looked up; process.env by default. */
+  env?: NodeJS.ProcessEnv;
+  /** After each successful reload (the admin state file re-applies its overrides here). */
+  afterReload?: (cluster: Cluster) => void;
+}
+
+/** What the lifecycle (lifecycle.ts) needs of a bridge that createBridge made. */
+export interface BridgeCore {
+  server: Server;
+  cluster: Cluster;
+  tally: BridgeTally;
+  config(): BridgeConfig;
+  /** Requests whose answer is still being produced or sent. */
+  requests(): number;
+  /** Requests answered in full since start. */
+  answered(): number;
+  /** From now on every answer, and those still being produced, says Connection: close. */
+  closing(): void;
+  /** A reload's new config, for new requests (the plan from reload-plan.ts). */
+  apply(next: BridgeConfig, plan: ReloadPlan): void;
 }
 
 function listen(server: Server, port: number, host: string): Promise<string> {
@@ -89,13 +128,24 @@ function ms(t: number): number {
   return Math.round(t * 10) / 10;
 }
 
-export function createBridge(config: BridgeConfig, log: Logger = createLogger(config.logLevel)): { server: Server; cluster: Cluster; tally: BridgeTally } {
+export function createBridge(initial: BridgeConfig, log: Logger = createLogger(initial.logLevel)): BridgeCore {
+  // Replaced by a reload (apply below); each request reads them as it goes.
+  let config = initial;
+  let limits = config.limits;
+  let policy = new PathPolicy(config.paths);
   const cluster = new Cluster(config, log);
   const tally = new BridgeTally();
   const verifier = new HandoffVerifier(config.secret, config.signatureWindowS);
-  const policy = new PathPolicy(config.paths);
-  const limits = config.limits;
   let seq = 0;
+  /** Answers being produced or sent: a stop sets Connection: close on those not yet started. */
+  const inFlight = new Set<ServerResponse>();
+  let answered = 0;
+  let stopping = false;
+  // One function for every response (no closure per request); `this` is the response.
+  function requestClosed(this: ServerResponse): void {
+    inFlight.delete(this);
+    if (this.writableFinished) answered++;
+  }
 
   const fail = (res: ServerResponse, err: OxError, requestId: string, fields: LogFields): void => {
     log(err.status >= 500 ? "error" : "warn", err.message, { kind: err.kind, status: err.status, request_id: requestId, ...fields });
@@ -243,7 +293,7 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger(co
           t.bytesIn += e.toNode;
           t.bytesOut += e.toClient;
         }
-        const quiet = e.why === "client closed" || e.why === "node closed";
+        const quiet = e.why === "client closed" || e.why === "node closed" || e.why === "going away";
         if (!quiet || config.accessLog) log(quiet ? "info" : "warn", "websocket closed", { ...fields, client: f.clientIp, route: control.route, why: e.why, to_node: e.toNode, to_client: e.toClient, ms: e.ms, user_agent: req.headers["user-agent"] });
       },
     }, control);
@@ -318,7 +368,7 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger(co
 
   // Headers that fit the largest AJP packet must get past Node's parser (default 16 KiB) so
   // the codec can judge them; whatever does not fit a member's packet is its 431.
-  const maxHeaderSize = Math.max(16 * 1024, ...config.members.map((m) => m.packetSize + 4096));
+  const maxHeaderSize = headSizeFor(config);
   const server = createServer(
     {
       // Bodies are bounded by their rate (BodyReader), not by one total: a 1 GiB upload is fine.
@@ -331,6 +381,9 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger(co
     },
     (req, res) => {
       if ((req.socket as Socket & { [OVER_CAP]?: true })[OVER_CAP]) return void req.socket.destroy();
+      inFlight.add(res);
+      res.on("close", requestClosed);
+      if (stopping) res.setHeader("connection", "close");
       handle(req, res).catch((e: unknown) => {
         const err = e instanceof OxError ? e : new OxError("internal", `internal error: ${(e as Error)?.stack ?? e}`);
         fail(res, err, "-", { path: req.url });
@@ -367,19 +420,55 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger(co
     if (kind === "client-timeout") timedOut({ kind, header_timeout_ms: limits.headerTimeoutMs });
     else malformed({ kind, error: err.code ?? err.message });
   });
-  return { server, cluster, tally };
+  return {
+    server,
+    cluster,
+    tally,
+    config: () => config,
+    requests: () => inFlight.size,
+    answered: () => answered,
+    closing: () => {
+      stopping = true;
+      for (const res of inFlight) if (!res.headersSent) res.setHeader("connection", "close");
+    },
+    apply: (next, plan) => {
+      cluster.reconfigure(next, plan);
+      if (next.secret !== config.secret || next.signatureWindowS !== config.signatureWindowS) verifier.rekey(next.secret, next.signatureWindowS);
+      policy = new PathPolicy(next.paths);
+      limits = next.limits;
+      server.headersTimeout = limits.headerTimeoutMs;
+      server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+      config = next;
+    },
+  };
 }
 
 /** Start listening (and the admin listener, if configured). */
-export async function startBridge(config: BridgeConfig, log: Logger = createLogger(config.logLevel)): Promise<Bridge> {
-  const { server, cluster, tally } = createBridge(config, log);
+export async function startBridge(config: BridgeConfig, log: Logger = createLogger(config.logLevel), o: StartOptions = {}): Promise<Bridge> {
+  const core = createBridge(config, log);
+  const { server, cluster, tally } = core;
   // Read at each scrape, so a reload that replaces the cluster, or counts reloads, is seen.
-  const metrics = createMetrics({ cluster: () => bridge.cluster, tally, reloads: () => (bridge as Bridge & { reloads?: ReloadCounts }).reloads });
+  const metrics = createMetrics({ cluster: () => bridge.cluster, tally, reloads: () => bridge.reloads });
   const url = await listen(server, config.listenPort, config.listenHost);
   let admin: Server | undefined;
   let adminUrl: string | undefined;
+  const reloads = { ok: 0, failed: 0 };
+  // One reload at a time: a second SIGHUP while one runs waits its turn.
+  let reloading: Promise<ReloadResult> = Promise.resolve({ ok: true, changes: [] });
+  let stopped: { promise: Promise<StopResult>; hurry(graceMs: number, signal?: string): void } | undefined;
+  const reload = (): Promise<ReloadResult> =>
+    (reloading = reloading.then(async () => {
+      const r: ReloadResult = stopped
+        ? { ok: false, errors: ["the bridge is stopping"] }
+        : o.configFile === undefined
+          ? { ok: false, errors: ["no config file to read: this bridge was started from a config object"] }
+          : reloadBridge(core, o.configFile, o.env ?? process.env, log, o.afterReload);
+      if (r.ok) reloads.ok++;
+      else reloads.failed++;
+      return r;
+    }));
   if (config.admin) {
-    admin = createAdmin(cluster, config.admin.token, log, metrics);
+    admin = createAdmin(cluster, config.admin.token, log, metrics, reload);
     try {
       adminUrl = await listen(admin, config.admin.port, config.admin.host);
     } catch (e) {
@@ -388,7 +477,14 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
       throw e;
     }
   }
-  const closeServer = (s: Server) => new Promise<void>((resolve) => { s.closeAllConnections(); s.close(() => resolve()); });
+  const stop = (s: { graceMs?: number; signal?: string } = {}): Promise<StopResult> => {
+    if (stopped) {
+      stopped.hurry(s.graceMs ?? 0, s.signal);
+      return stopped.promise;
+    }
+    stopped = stopBridge(core, admin, s.graceMs ?? core.config().lifecycle.graceMs, log, s.signal);
+    return stopped.promise;
+  };
   const bridge: Bridge = {
     server,
     cluster,
@@ -396,9 +492,11 @@ export async function startBridge(config: BridgeConfig, log: Logger = createLogg
     metrics,
     url,
     adminUrl,
+    reloads,
+    reload,
+    stop,
     close: async () => {
-      cluster.close();
-      await Promise.all([closeServer(server), admin ? closeServer(admin) : undefined]);
+      await stop({ graceMs: 0 });
     },
   };
   return bridge;

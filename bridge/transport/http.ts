@@ -293,6 +293,10 @@ export class HttpTransport implements Transport {
     for (const r of [...this.relays]) r.end(why);
   }
 
+  goAway(): void {
+    for (const r of [...this.relays]) r.goAway();
+  }
+
   close(): void {
     this.closed = true;
     this.closeWebSockets("bridge closing");

@@ -74,3 +74,19 @@ export const SERVER_PING = Buffer.from([0x89, 0x00]);
 
 /** A ping from the client side: it must be masked (RFC 6455 §5.3); with no payload the key masks nothing. */
 export const CLIENT_PING = Buffer.concat([Buffer.from([0x89, 0x80]), randomBytes(4)]);
+
+/**
+ * A close frame with a status code and a short reason (RFC 6455 §5.5.1):
+ * unmasked from the server side, masked (as it must be) toward the node.
+ */
+export function closeFrame(code: number, reason: string, masked: boolean): Buffer {
+  const payload = Buffer.concat([Buffer.from([code >> 8, code & 0xff]), Buffer.from(reason, "utf8")]);
+  if (payload.length > 125) throw new Error("a close frame's payload has at most 125 bytes");
+  if (!masked) return Buffer.concat([Buffer.from([0x88, payload.length]), payload]);
+  const key = randomBytes(4);
+  for (let i = 0; i < payload.length; i++) payload[i] ^= key[i & 3];
+  return Buffer.concat([Buffer.from([0x88, 0x80 | payload.length]), key, payload]);
+}
+
+/** 1001 Going Away (RFC 6455 §7.4.1): the bridge is stopping or the member was removed; the client reconnects. */
+export const GOING_AWAY = { code: 1001, reason: "going away" } as const;

@@ -1,5 +1,5 @@
 import type { Socket } from "node:net";
-import { CLIENT_PING, FrameBoundaries, SERVER_PING } from "./frames.ts";
+import { CLIENT_PING, closeFrame, FrameBoundaries, GOING_AWAY, SERVER_PING } from "./frames.ts";
 
 export interface RelayOptions {
   /** A side that sends nothing (not even a pong) for this long is taken as dead. */
@@ -18,6 +18,12 @@ class Direction {
   /** When a ping that had to wait for a frame's end went out (0: none did). */
   latePingAt = 0;
   bytes = 0;
+  /** A close frame of the bridge's own, to go out at the next frame boundary (see WebSocketRelay.goAway). */
+  private closeDue: Buffer | undefined;
+  /** Our close frame is out: nothing more goes this way (RFC 6455 §5.5.1: no frames after a close). */
+  shut = false;
+  /** Called once the close frame is out. */
+  onShut: (() => void) | undefined;
 
   constructor(
     private readonly from: Socket,
@@ -31,6 +37,8 @@ class Direction {
 
   data(chunk: Buffer): void {
     this.lastRead = Date.now();
+    if (this.shut) return;
+    if (this.closeDue) return this.closeAtBoundary(chunk);
     this.bytes += chunk.length;
     let ok: boolean;
     if (this.pingDue) {
@@ -63,9 +71,34 @@ class Direction {
 
   private held = false;
 
+  /** End this direction with `frame` between two frames: at once if at a boundary, else when the current frame ends. */
+  close(frame: Buffer): void {
+    if (this.shut || this.closeDue) return;
+    this.closeDue = frame;
+    if (this.frames.atBoundary) this.shutWith(frame);
+  }
+
+  private closeAtBoundary(chunk: Buffer): void {
+    const at = this.frames.scan(chunk)[0];
+    if (at === undefined) {
+      this.bytes += chunk.length;
+      this.to.write(chunk);
+      return;
+    }
+    this.bytes += at;
+    this.to.write(chunk.subarray(0, at));
+    this.shutWith(this.closeDue!);
+  }
+
+  private shutWith(frame: Buffer): void {
+    this.to.write(frame);
+    this.shut = true;
+    this.onShut?.();
+  }
+
   /** Send a ping now if between frames, or at the next boundary. */
   sendPing(): void {
-    if (this.frames.broken) return;
+    if (this.frames.broken || this.shut || this.closeDue) return;
     if (this.frames.atBoundary) this.to.write(this.ping);
     else this.pingDue = true;
   }
@@ -139,6 +172,26 @@ export class WebSocketRelay {
     if (to.pingDue && now - to.lastWritten < this.o.idleMs) return false;
     return now - Math.max(from.lastRead, to.latePingAt) >= this.o.idleMs;
   }
+
+  /**
+   * Close 1001 to both sides (the bridge stops, or its member was removed),
+   * each between two frames; once both are out the TCP connections end
+   * after them. A stream we cannot follow gets no frame: it is cut.
+   */
+  goAway(): void {
+    if (this.ended || this.closing) return;
+    this.closing = true;
+    if (this.up.frames.broken || this.down.frames.broken) return this.end("going away", false);
+    const both = () => {
+      if (this.up.shut && this.down.shut) this.end("going away", true);
+    };
+    this.up.onShut = both;
+    this.down.onShut = both;
+    this.down.close(closeFrame(GOING_AWAY.code, GOING_AWAY.reason, false));
+    this.up.close(closeFrame(GOING_AWAY.code, GOING_AWAY.reason, true));
+  }
+
+  private closing = false;
 
   /** Close both sides (once) and report why; `flush` lets what is already written go out first. */
   end(why: string, flush = false): void {

@@ -4,11 +4,12 @@
  * stream, Content-Length is kept, and aborts can be provoked.
  */
 import { createHash } from "node:crypto";
+import { writeFileSync } from "node:fs";
 import http from "node:http";
 import type { Readable } from "node:stream";
 import { fieldsToHeaders, HANDOFF_HEADERS, newNonce, sign, type HandoffFields } from "../../common/signing.ts";
 import { buildConfig, type BridgeConfigInput } from "../../bridge/config.ts";
-import { startBridge, type Bridge } from "../../bridge/server.ts";
+import { startBridge, type Bridge, type StartOptions } from "../../bridge/server.ts";
 import type { TomcatNode } from "../../peers/tomcat.ts";
 import { watch, type CountedNode } from "./accounting.ts";
 
@@ -32,8 +33,8 @@ export interface TestBridge extends Bridge {
   logged(needle: string): string[];
 }
 
-/** A bridge on a free loopback port in this process; `extra` overrides any config key. */
-export async function startTestBridge(members: TestMember[], extra: Partial<BridgeConfigInput> = {}, secret = BRIDGE_SECRET): Promise<TestBridge> {
+/** The config input (and the environment holding its secrets) for these members; `extra` overrides any config key. */
+export function testConfigInput(members: TestMember[], extra: Partial<BridgeConfigInput> = {}, secret = BRIDGE_SECRET): { input: BridgeConfigInput; env: NodeJS.ProcessEnv } {
   const env: NodeJS.ProcessEnv = { ...process.env, OXEDGE_BRIDGE_SECRET: secret };
   const input = {
     listen: "127.0.0.1:0",
@@ -43,15 +44,29 @@ export async function startTestBridge(members: TestMember[], extra: Partial<Brid
       return { route, address: `${host ?? "127.0.0.1"}:${port}`, ...(secret ? { secret_env: `SECRET_${route}` } : {}), ...rest };
     }),
   };
+  return { input, env };
+}
+
+/**
+ * A bridge on a free loopback port in this process; `extra` overrides any config key.
+ * With `configFile` the config is written there (JSON) and reload() reads it again.
+ */
+export async function startTestBridge(members: TestMember[], extra: Partial<BridgeConfigInput> = {}, secret = BRIDGE_SECRET, o: Pick<StartOptions, "configFile" | "afterReload"> = {}): Promise<TestBridge> {
+  const { input, env } = testConfigInput(members, extra, secret);
+  if (o.configFile) writeFileSync(o.configFile, JSON.stringify(input, null, 2));
   const config = buildConfig(input, env);
   const logs: string[] = [];
   const records: Record<string, unknown>[] = [];
-  const bridge = await startBridge(config, (level, msg, fields = {}) => {
-    records.push({ level, msg, ...fields });
-    const line = `${level} ${msg} ${Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`).join(" ")}`;
-    logs.push(line);
-    if (process.env.OXEDGE_TEST_LOG) console.error(line);
-  });
+  const bridge = await startBridge(
+    config,
+    (level, msg, fields = {}) => {
+      records.push({ level, msg, ...fields });
+      const line = `${level} ${msg} ${Object.entries(fields).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}=${v}`).join(" ")}`;
+      logs.push(line);
+      if (process.env.OXEDGE_TEST_LOG) console.error(line);
+    },
+    { ...o, env },
+  );
   const nodes: Record<string, CountedNode> = {};
   for (const m of members) if (m.node) nodes[m.route] = m.node;
   watch(bridge, nodes);
