@@ -1,40 +1,59 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { timingSafeEqual, createHash } from "node:crypto";
+/**
+ * The balancer-manager of oxedge, on its own listener (admin_listen,
+ * loopback by default, never the hand-off port): a Hono app served with
+ * @hono/node-server (docs/manager.md).
+ *
+ *   GET  /                        the manager page (admin-page.ts)
+ *   GET  /status                  members: flags, error state, pool, counters, state and the page's cells
+ *   POST /members/OX1  {"status": "+N"}                         drain OX1 before maintenance
+ *   POST /members/OX1  {"status": "-N", "loadfactor": 30, "lbset": 0}
+ *   POST /members/OX1  {"reset": true}                          back to the config file's settings
+ *
+ * Changes need `Authorization: Bearer <token>` (env named by
+ * admin_token_env), are logged, and with admin_state_file are kept there
+ * and applied again at start (admin-state.ts).
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { Server } from "node:http";
+import { createAdaptorServer, type HttpBindings } from "@hono/node-server";
+import { Hono, type Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { NONCE, secureHeaders, type SecureHeadersVariables } from "hono/secure-headers";
 // zod/mini, like bridge/config.ts: keeps full zod out of the bridge's bundle and memory.
-import * as z from "zod/mini";
 import en from "zod/v4/locales/en.js";
+import { statusOf, type ErrorKind } from "../common/errors.ts";
+import { HANDOFF_HEADERS } from "../common/signing.ts";
+import { managerPage } from "./admin-page.ts";
+import { applyState, baseSettings, recordChange } from "./admin-state.ts";
+import { statusView } from "./admin-view.ts";
+import type { MemberPatch } from "./balancer.ts";
 import type { Cluster } from "./cluster.ts";
 import type { Logger } from "./log.ts";
-import { lbsetSchema, loadfactorSchema, routeProblem, statusSchema } from "./member-rules.ts";
+import { memberPatchSchema, routeProblem } from "./member-rules.ts";
 
-/**
- * The balancer-manager of oxedge, on its own listener (loopback by default,
- * never the hand-off port): what hosters use Apache's page for, as JSON.
- *
- *   GET  /status                  members: route, flags, error state, lbstatus, elected, pool
- *   POST /members/OX1  {"status": "+N"}          drain OX1 before maintenance
- *   POST /members/OX1  {"status": "-N", "loadfactor": 30, "lbset": 0}
- *
- * Changes need `Authorization: Bearer <token>` (env named by admin_token_env)
- * and are logged; they live in memory, like balancer-manager without
- * BalancerPersist.
- */
+export { applyState };
 
-/** The same rules as the config file's members (member-rules.ts), so a value is refused in the same words. */
-const patchSchema = z.strictObject({
-  status: z.optional(statusSchema),
-  loadfactor: z.optional(loadfactorSchema),
-  lbset: z.optional(lbsetSchema),
-});
+export interface AdminOptions {
+  /** Bearer token for changes; without one the listener is read-only. */
+  token: string | undefined;
+  /** Where changes are kept (admin_state_file); none = in memory only. */
+  stateFile: string | undefined;
+}
+
+/** A change body is a few flags and numbers; anything larger is not one. */
+export const MAX_BODY = 4096;
+const REFRESH_MS = 2000;
 
 /** English issue messages (zod/mini loads no locale by default). */
 const localeError = en().localeError;
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body, null, 2) + "\n";
-  res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
-  res.end(text);
-}
+/**
+ * A request that carries the worker's hand-off fields came through the
+ * edge's path, which never leads here: refused whatever else it holds.
+ */
+const HANDOFF_SIGNED = [HANDOFF_HEADERS.sig, HANDOFF_HEADERS.ts, HANDOFF_HEADERS.nonce, HANDOFF_HEADERS.clientIp, HANDOFF_HEADERS.route];
+
+type Env = { Bindings: HttpBindings; Variables: SecureHeadersVariables };
 
 function sameToken(given: string, expected: string): boolean {
   // Hash both so the comparison is constant-time whatever the lengths.
@@ -43,42 +62,108 @@ function sameToken(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-async function readJson(req: IncomingMessage, max = 4096): Promise<unknown> {
-  let text = "";
-  for await (const chunk of req) {
-    text += chunk;
-    if (text.length > max) throw new Error("body too large");
-  }
-  return JSON.parse(text || "{}");
+function refuse(c: Context, kind: ErrorKind, error: string | string[]) {
+  return c.json({ kind, error }, statusOf(kind) as 400);
 }
 
-export function createAdmin(cluster: Cluster, token: string | undefined, log: Logger): Server {
-  return createServer(async (req, res) => {
-    try {
-      const url = new URL(req.url ?? "/", "http://admin");
-      if (req.method === "GET" && url.pathname === "/status") return send(res, 200, cluster.status());
-      const m = /^\/members\/([^/]+)$/.exec(url.pathname);
-      if (req.method === "POST" && m) {
-        if (!token) return send(res, 403, { error: "changes are off: set admin_token_env" });
-        const auth = req.headers.authorization ?? "";
-        if (!auth.startsWith("Bearer ") || !sameToken(auth.slice(7), token)) return send(res, 401, { error: "bad token" });
-        const route = decodeURIComponent(m[1]);
-        const bad = routeProblem(route);
-        if (bad) return send(res, 400, { error: [`route: ${bad}`] });
-        if (!cluster.members.has(route)) return send(res, 404, { error: `no member ${route}` });
-        const parsed = patchSchema.safeParse(await readJson(req), { error: localeError });
-        if (!parsed.success) return send(res, 400, { error: parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`) });
-        try {
-          cluster.balancer.update(route, parsed.data);
-        } catch (e) {
-          return send(res, 400, { error: (e as Error).message });
-        }
-        log("warn", "member changed by admin", { route, change: JSON.stringify(parsed.data), peer: req.socket.remoteAddress });
-        return send(res, 200, cluster.status().members.find((v) => v.route === route));
-      }
-      send(res, 404, { error: "GET /status or POST /members/<route>" });
-    } catch (e) {
-      send(res, 400, { error: (e as Error).message });
+type Change = { ok: true; change: MemberPatch | "reset" } | { ok: false; error: string[] };
+
+/** A body is either {"reset": true} alone or a patch, checked by the config file's own rules. */
+function parseChange(data: unknown): Change {
+  if (typeof data === "object" && data !== null && "reset" in data) {
+    const keys = Object.keys(data);
+    return (data as { reset: unknown }).reset === true && keys.length === 1 ? { ok: true, change: "reset" } : { ok: false, error: ['reset: send {"reset": true} alone'] };
+  }
+  const parsed = memberPatchSchema.safeParse(data, { error: localeError });
+  if (!parsed.success) return { ok: false, error: parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`) };
+  return { ok: true, change: parsed.data };
+}
+
+export function adminApp(cluster: Cluster, opts: AdminOptions, log: Logger): Hono<Env> {
+  const app = new Hono<Env>();
+
+  app.use(async (c, next) => {
+    if (HANDOFF_SIGNED.some((h) => c.req.header(h) !== undefined)) {
+      log("warn", "admin request with hand-off headers refused", { path: c.req.path, peer: c.env.incoming.socket.remoteAddress });
+      return refuse(c, "forbidden", "the admin listener takes no hand-off requests");
     }
+    await next();
+    c.header("cache-control", "no-store");
   });
+  app.use(
+    secureHeaders({
+      contentSecurityPolicy: {
+        defaultSrc: ["'none'"],
+        scriptSrc: [NONCE],
+        styleSrc: [NONCE],
+        connectSrc: ["'self'"],
+        imgSrc: ["'self'"],
+        formAction: ["'none'"],
+        frameAncestors: ["'none'"],
+        baseUri: ["'none'"],
+      },
+      referrerPolicy: "no-referrer",
+    }),
+  );
+
+  app.get("/", (c) => {
+    const now = Date.now();
+    const members = statusView(cluster, now).members.map((m) => ({ route: m.route, state: m.state, cells: m.cells, loadfactor: m.loadfactor }));
+    return c.html(managerPage({ members, changes: opts.token !== undefined, nonce: c.get("secureHeadersNonce") ?? "", refreshMs: REFRESH_MS }));
+  });
+
+  app.get("/status", (c) => c.json(statusView(cluster, Date.now())));
+
+  app.post(
+    "/members/:route",
+    async (c, next) => {
+      if (!opts.token) return refuse(c, "forbidden", "changes are off: set admin_token_env");
+      const auth = c.req.header("authorization") ?? "";
+      if (!auth.startsWith("Bearer ") || !sameToken(auth.slice(7), opts.token)) return refuse(c, "bad-token", "bad token");
+      await next();
+    },
+    bodyLimit({ maxSize: MAX_BODY, onError: (c) => refuse(c, "request-too-large", `a change is at most ${MAX_BODY} bytes`) }),
+    async (c) => {
+      const route = c.req.param("route");
+      const bad = routeProblem(route);
+      if (bad) return refuse(c, "bad-request", [`route: ${bad}`]);
+      const member = cluster.members.get(route);
+      if (!member) return refuse(c, "not-found", `no member ${route}`);
+      const text = await c.req.text();
+      let data: unknown;
+      try {
+        data = JSON.parse(text || "{}");
+      } catch (e) {
+        return refuse(c, "bad-request", [`body: not JSON: ${(e as Error).message}`]);
+      }
+      const parsed = parseChange(data);
+      if (!parsed.ok) return refuse(c, "bad-request", parsed.error);
+      const { change } = parsed;
+      // Written first: what runs is never ahead of what a restart brings back.
+      if (opts.stateFile) {
+        try {
+          recordChange(opts.stateFile, cluster, route, change, log);
+        } catch (e) {
+          log("error", "state file not written, change refused", { file: opts.stateFile, route, error: (e as Error).message });
+          return refuse(c, "bad-config", `state file ${opts.stateFile} not written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); nothing changed`);
+        }
+      }
+      cluster.balancer.update(route, change === "reset" ? baseSettings(member.config.spec) : change);
+      log("warn", "member changed by admin", { route, change: change === "reset" ? "reset" : JSON.stringify(change), peer: c.env.incoming.socket.remoteAddress });
+      return c.json(statusView(cluster, Date.now()).members.find((m) => m.route === route));
+    },
+  );
+
+  app.notFound((c) => refuse(c, "not-found", "GET /, GET /status or POST /members/<route>"));
+  app.onError((e, c) => {
+    log("error", "admin listener failed", { kind: "internal", error: e.stack ?? String(e) });
+    return refuse(c, "internal", "internal error");
+  });
+  return app;
+}
+
+/** The admin listener as a node http server, for startBridge to listen on and close with the bridge. */
+export function createAdmin(cluster: Cluster, opts: AdminOptions, log: Logger): Server {
+  // overrideGlobalObjects off: the adapter would otherwise replace the process's global Request and Response.
+  return createAdaptorServer({ fetch: adminApp(cluster, opts, log).fetch, overrideGlobalObjects: false }) as Server;
 }

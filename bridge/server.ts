@@ -2,7 +2,7 @@ import { createServer, STATUS_CODES, type IncomingMessage, type Server, type Ser
 import type { AddressInfo, Socket } from "node:net";
 import { errorBody, OxError, statusOf, type ErrorKind } from "../common/errors.ts";
 import { HANDOFF_HEADERS, type HandoffFields } from "../common/signing.ts";
-import { createAdmin } from "./admin.ts";
+import { applyState, createAdmin } from "./admin.ts";
 import { BodyReader } from "./body-reader.ts";
 import { Cluster } from "./cluster.ts";
 import type { BridgeConfig } from "./config.ts";
@@ -291,11 +291,13 @@ export function createBridge(config: BridgeConfig, log: Logger = createLogger())
 /** Start listening (and the admin listener, if configured). */
 export async function startBridge(config: BridgeConfig, log: Logger = createLogger()): Promise<Bridge> {
   const { server, cluster } = createBridge(config, log);
+  // Admin changes kept from an earlier run go on top of the config file before the first request.
+  applyState(cluster, log);
   const url = await listen(server, config.listenPort, config.listenHost);
   let admin: Server | undefined;
   let adminUrl: string | undefined;
   if (config.admin) {
-    admin = createAdmin(cluster, config.admin.token, log);
+    admin = createAdmin(cluster, config.admin, log);
     try {
       adminUrl = await listen(admin, config.admin.port, config.admin.host);
     } catch (e) {

@@ -1,0 +1,137 @@
+/**
+ * What the manager page shows for a member, as text: one pure function per
+ * column, used both when the page is rendered and in GET /status (as
+ * `state` and `cells`), so the page's refresh script only copies strings
+ * into cells and no rule is written twice (docs/manager.md, The page).
+ */
+import type { Cluster } from "./cluster.ts";
+import { formatStatus } from "./member-rules.ts";
+
+/**
+ * Counters the observability part adds to cluster.status() per member. Read
+ * only when present: without them the page shows "–".
+ */
+export interface MemberStatsLike {
+  requests: number;
+  errors: number;
+  bytesIn: number;
+  bytesOut: number;
+  lastError?: { kind: string; message: string; at: number | string };
+}
+
+export type MemberStatusView = ReturnType<Cluster["status"]>["members"][number] & { stats?: MemberStatsLike };
+
+/** One word per state, in the order one hides the next: a stopped member in error is "stopped". */
+export type MemberState = "stopped" | "disabled" | "error" | "draining" | "standby" | "spare" | "ok";
+
+export function memberState(m: MemberStatusView): MemberState {
+  if (m.status.stopped) return "stopped";
+  if (m.status.disabled) return "disabled";
+  if (m.inError) return "error";
+  if (m.status.drain) return "draining";
+  if (m.status.hotStandby) return "standby";
+  if (m.status.hotSpare) return "spare";
+  return "ok";
+}
+
+const STATE_TEXT: Record<MemberState, string> = {
+  stopped: "stopped",
+  disabled: "disabled",
+  error: "in error",
+  draining: "draining",
+  standby: "hot standby",
+  spare: "hot spare",
+  ok: "ok",
+};
+
+/** The page's columns, in order, with their headings; each member's `cells` has these keys. */
+export const COLUMNS = [
+  ["route", "Route"],
+  ["address", "Address"],
+  ["kind", "Kind"],
+  ["state", "State"],
+  ["flags", "Flags"],
+  ["retryIn", "Retry in"],
+  ["loadfactor", "Load factor"],
+  ["lbset", "Set"],
+  ["connections", "Connections"],
+  ["websockets", "WebSockets"],
+  ["elected", "Elected"],
+  ["requests", "Requests"],
+  ["errors", "Errors"],
+  ["bytesIn", "In"],
+  ["bytesOut", "Out"],
+  ["lastError", "Last error"],
+] as const;
+
+export type Column = (typeof COLUMNS)[number][0];
+export type Cells = Record<Column, string>;
+
+/** Shown where a value does not exist (yet): no stats, not in error. */
+export const NONE = "–";
+
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`;
+}
+
+/** A duration as people read it on a status page: 42 s, 3 min, 2 h 5 min. */
+export function formatDuration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 120) return `${s} s`;
+  const min = Math.floor(s / 60);
+  if (min < 120) return `${min} min`;
+  return `${Math.floor(min / 60)} h ${min % 60} min`;
+}
+
+function retryIn(m: MemberStatusView): string {
+  if (!m.inError) return NONE;
+  if (m.retryInMs === null) return "never (stopped)";
+  return m.retryInMs === 0 ? "due now" : formatDuration(m.retryInMs);
+}
+
+function lastError(stats: MemberStatsLike | undefined, now: number): string {
+  const e = stats?.lastError;
+  if (!e) return NONE;
+  const at = typeof e.at === "number" ? e.at : Date.parse(e.at);
+  const when = Number.isFinite(at) ? `${formatDuration(now - at)} ago` : String(e.at);
+  return `${e.kind}: ${e.message} (${when})`;
+}
+
+/** Every column of one member as text; `now` for the ages. */
+export function memberCells(m: MemberStatusView, now: number): Cells {
+  const state = memberState(m);
+  const stats = m.stats;
+  const count = (n: number | undefined) => (n === undefined ? NONE : String(n));
+  return {
+    route: m.route,
+    address: m.address,
+    kind: m.kind,
+    state: state === "error" && m.retryInMs !== null ? `in error, retry in ${retryIn(m)}` : STATE_TEXT[state],
+    flags: formatStatus(Object.fromEntries(Object.entries(m.status).filter(([, on]) => on))).slice(1) || NONE,
+    retryIn: retryIn(m),
+    loadfactor: String(m.loadfactor),
+    lbset: String(m.lbset),
+    connections: `${m.pool.busy} busy, ${m.pool.idle} idle${m.pool.waiting ? `, ${m.pool.waiting} waiting` : ""}`,
+    websockets: m.kind === "http" ? String(m.pool.websockets) : NONE,
+    elected: String(m.elected),
+    requests: count(stats?.requests),
+    errors: count(stats?.errors),
+    bytesIn: stats ? formatBytes(stats.bytesIn) : NONE,
+    bytesOut: stats ? formatBytes(stats.bytesOut) : NONE,
+    lastError: lastError(stats, now),
+  };
+}
+
+/** GET /status: the cluster's own view, plus per member its state word and the page's cells. */
+export function statusView(cluster: Cluster, now: number): { at: number; members: (MemberStatusView & { state: MemberState; cells: Cells })[] } {
+  const members = cluster.status().members as MemberStatusView[];
+  return { at: now, members: members.map((m) => ({ ...m, state: memberState(m), cells: memberCells(m, now) })) };
+}
