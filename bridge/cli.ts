@@ -6,6 +6,7 @@ import { startBridge } from "./server.ts";
 const USAGE = "usage: oxedge-bridge --config FILE   (TOML or .json; see README \"Bridge configuration\")";
 
 async function main(): Promise<number> {
+  if (process.argv[2] === "admin") return (await import("./admin-cli.ts")).adminCli(process.argv.slice(3));
   let file: string | undefined;
   try {
     const { values } = parseArgs({ options: { config: { type: "string", short: "c" }, help: { type: "boolean", short: "h" } } });
