@@ -46,12 +46,14 @@ const STYLE = `
   #message.ok { color: #1e7a3c; } #message.bad { color: #b3261e; }
   .wrap { overflow-x: auto; background: #fff; border: 1px solid var(--line); border-radius: 6px; }
   table { border-collapse: collapse; width: 100%; white-space: nowrap; }
-  th, td { padding: 8px 10px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: middle; }
+  th, td { padding: 8px 9px; border-bottom: 1px solid var(--line); text-align: left; vertical-align: middle; }
   th { background: #eef2f6; font-size: 12px; text-transform: uppercase; letter-spacing: .03em; color: var(--muted); font-weight: 600; }
   tbody tr:last-child td { border-bottom: 0; }
+  td:last-child, th:last-child { padding-right: 14px; }
   td.num { text-align: right; font-variant-numeric: tabular-nums; }
   td[data-cell="route"] { font-weight: 600; }
-  td[data-cell="lastError"] { white-space: normal; min-width: 180px; max-width: 320px; color: var(--muted); font-size: 12px; }
+  td[data-cell="lastError"] { white-space: normal; min-width: 120px; max-width: 300px; color: var(--muted); font-size: 12px; }
+  td[data-cell="address"] { color: var(--muted); font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px; }
   td[data-cell="state"] { font-weight: 600; }
   tr td[data-cell="state"]::before { content: ""; display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 7px; background: #2e9d57; }
   tr[data-state="error"] td[data-cell="state"] { color: #b3261e; } tr[data-state="error"] td[data-cell="state"]::before { background: #d93025; }
@@ -60,7 +62,9 @@ const STYLE = `
   tr[data-state="disabled"] td[data-cell="state"]::before, tr[data-state="stopped"] td[data-cell="state"]::before { background: #9aa7b4; }
   tr[data-state="standby"] td[data-cell="state"], tr[data-state="spare"] td[data-cell="state"] { color: #1f5fa8; }
   tr[data-state="standby"] td[data-cell="state"]::before, tr[data-state="spare"] td[data-cell="state"]::before { background: #4a8ad4; }
-  td.actions { display: flex; gap: 4px; align-items: center; }
+  .actions { display: flex; flex-direction: column; gap: 4px; }
+  .actions div { display: flex; gap: 4px; align-items: center; }
+  .actions label { font-size: 12px; color: var(--muted); }
   button { font: inherit; font-size: 12px; padding: 4px 9px; border-radius: 4px; border: 1px solid #b8c4d0; background: #fff; color: var(--ink); cursor: pointer; }
   button:hover { background: #eef3f9; border-color: var(--accent); }
   button[data-action="enable"] { border-color: #2e9d57; color: #1e7a3c; }
@@ -95,6 +99,9 @@ const SCRIPT = `
         if (!row) continue;
         row.dataset.state = m.state;
         for (const td of row.querySelectorAll("td[data-cell]")) td.textContent = m.cells[td.dataset.cell];
+        // Not while someone is typing a new one into it.
+        const lf = row.querySelector("input.lf");
+        if (lf && document.activeElement !== lf) lf.value = m.loadfactor;
       }
       live.textContent = "live, updated " + new Date(s.at).toLocaleTimeString();
     } catch (e) {
@@ -121,16 +128,15 @@ const SCRIPT = `
   setInterval(refresh, REFRESH_MS);
 `;
 
-const NUMERIC: ReadonlySet<string> = new Set(["loadfactor", "lbset", "elected", "requests", "errors", "bytesIn", "bytesOut", "websockets"]);
+const NUMERIC: ReadonlySet<string> = new Set(["loadfactor", "lbset", "elected", "requests", "errors", "bytes", "websockets"]);
 
 function row(m: PageMember, changes: boolean) {
   const cells = COLUMNS.map(([key]) => html`<td data-cell="${key}"${NUMERIC.has(key) ? raw(' class="num"') : ""}>${m.cells[key]}</td>`);
   const actions = changes
-    ? html`<td class="actions">
-        <button data-action="enable">Enable</button><button data-action="drain">Drain</button><button data-action="disable">Disable</button><button data-action="standby">Standby</button>
-        <span class="sep"></span><input class="lf" type="number" min="1" max="100" step="1" value="${m.loadfactor}" aria-label="load factor of ${m.route}"><button data-action="loadfactor">Set</button>
-        <span class="sep"></span><button data-action="reset" title="back to the config file's settings">Reset</button>
-      </td>`
+    ? html`<td><div class="actions">
+        <div><button data-action="enable">Enable</button><button data-action="drain">Drain</button><button data-action="disable">Disable</button><button data-action="standby">Standby</button></div>
+        <div><label>factor <input class="lf" type="number" min="1" max="100" step="1" value="${m.loadfactor}" aria-label="load factor of ${m.route}"></label><button data-action="loadfactor">Set</button><span class="sep"></span><button data-action="reset" title="back to the config file's settings">Reset</button></div>
+      </div></td>`
     : "";
   return html`<tr data-route="${m.route}" data-state="${m.state}">${cells}${actions}</tr>`;
 }

@@ -44,28 +44,25 @@ const STATE_TEXT: Record<MemberState, string> = {
   ok: "ok",
 };
 
-/** The page's columns, in order, with their headings; each member's `cells` has these keys. */
-export const COLUMNS = [
+/** Every member's text, by name: what the page shows (COLUMNS) and a few more for scripts. */
+export type Cells = Record<"route" | "address" | "kind" | "state" | "flags" | "retryIn" | "loadfactor" | "lbset" | "connections" | "websockets" | "elected" | "requests" | "errors" | "bytesIn" | "bytesOut" | "bytes" | "lastError", string>;
+
+/** The page's columns, in order, with their headings (the time left in error is part of the state). */
+export const COLUMNS: readonly (readonly [keyof Cells, string])[] = [
   ["route", "Route"],
-  ["address", "Address"],
-  ["kind", "Kind"],
+  ["address", "Node"],
   ["state", "State"],
   ["flags", "Flags"],
-  ["retryIn", "Retry in"],
-  ["loadfactor", "Load factor"],
+  ["loadfactor", "Factor"],
   ["lbset", "Set"],
   ["connections", "Connections"],
-  ["websockets", "WebSockets"],
+  ["websockets", "WS"],
   ["elected", "Elected"],
   ["requests", "Requests"],
   ["errors", "Errors"],
-  ["bytesIn", "In"],
-  ["bytesOut", "Out"],
+  ["bytes", "In / out"],
   ["lastError", "Last error"],
-] as const;
-
-export type Column = (typeof COLUMNS)[number][0];
-export type Cells = Record<Column, string>;
+];
 
 /** Shown where a value does not exist (yet): no stats, not in error. */
 export const NONE = "–";
@@ -112,7 +109,7 @@ export function memberCells(m: MemberStatusView, now: number): Cells {
   const count = (n: number | undefined) => (n === undefined ? NONE : String(n));
   return {
     route: m.route,
-    address: m.address,
+    address: `${m.kind}://${m.address}`,
     kind: m.kind,
     state: state === "error" && m.retryInMs !== null ? `in error, retry in ${retryIn(m)}` : STATE_TEXT[state],
     flags: formatStatus(Object.fromEntries(Object.entries(m.status).filter(([, on]) => on))).slice(1) || NONE,
@@ -126,6 +123,7 @@ export function memberCells(m: MemberStatusView, now: number): Cells {
     errors: count(stats?.errors),
     bytesIn: stats ? formatBytes(stats.bytesIn) : NONE,
     bytesOut: stats ? formatBytes(stats.bytesOut) : NONE,
+    bytes: stats ? `${formatBytes(stats.bytesIn)} / ${formatBytes(stats.bytesOut)}` : NONE,
     lastError: lastError(stats, now),
   };
 }
