@@ -50,20 +50,23 @@ const STYLE = `
   th { background: #eef2f6; font-size: 12px; text-transform: uppercase; letter-spacing: .03em; color: var(--muted); font-weight: 600; }
   tbody tr:last-child td { border-bottom: 0; }
   td:last-child, th:last-child { padding-right: 14px; }
-  td.num { text-align: right; font-variant-numeric: tabular-nums; }
-  td[data-cell="route"] { font-weight: 600; }
-  td[data-cell="lastError"] { white-space: normal; min-width: 120px; max-width: 300px; color: var(--muted); font-size: 12px; }
-  td[data-cell="address"] { color: var(--muted); font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px; }
-  td[data-cell="state"] { font-weight: 600; }
-  tr td[data-cell="state"]::before { content: ""; display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 7px; background: #2e9d57; }
-  tr[data-state="error"] td[data-cell="state"] { color: #b3261e; } tr[data-state="error"] td[data-cell="state"]::before { background: #d93025; }
-  tr[data-state="draining"] td[data-cell="state"] { color: #9a6400; } tr[data-state="draining"] td[data-cell="state"]::before { background: #f0a500; }
-  tr[data-state="disabled"] td[data-cell="state"], tr[data-state="stopped"] td[data-cell="state"] { color: #5b6b7c; }
-  tr[data-state="disabled"] td[data-cell="state"]::before, tr[data-state="stopped"] td[data-cell="state"]::before { background: #9aa7b4; }
-  tr[data-state="standby"] td[data-cell="state"], tr[data-state="spare"] td[data-cell="state"] { color: #1f5fa8; }
-  tr[data-state="standby"] td[data-cell="state"]::before, tr[data-state="spare"] td[data-cell="state"]::before { background: #4a8ad4; }
-  .actions { display: flex; flex-direction: column; gap: 4px; }
-  .actions div { display: flex; gap: 4px; align-items: center; }
+  .num { text-align: right; font-variant-numeric: tabular-nums; }
+  .sub { display: block; font-size: 12px; color: var(--muted); }
+  .sub:empty { display: none; }
+  td.route [data-cell="route"] { font-weight: 600; font-size: 15px; }
+  td.route .sub { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; }
+  td.lastError { white-space: normal; min-width: 160px; max-width: 260px; color: var(--muted); font-size: 12px; overflow-wrap: anywhere; }
+  td.state [data-cell="state"] { font-weight: 600; }
+  td.state .sub { margin-left: 16px; }
+  td.state [data-cell="state"]::before { content: ""; display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 7px; background: #2e9d57; }
+  tr[data-state="error"] td.state { color: #b3261e; } tr[data-state="error"] td.state [data-cell="state"]::before { background: #d93025; }
+  tr[data-state="draining"] td.state { color: #9a6400; } tr[data-state="draining"] td.state [data-cell="state"]::before { background: #f0a500; }
+  tr[data-state="disabled"] td.state, tr[data-state="stopped"] td.state { color: #5b6b7c; }
+  tr[data-state="disabled"] td.state [data-cell="state"]::before, tr[data-state="stopped"] td.state [data-cell="state"]::before { background: #9aa7b4; }
+  tr[data-state="standby"] td.state, tr[data-state="spare"] td.state { color: #1f5fa8; }
+  tr[data-state="standby"] td.state [data-cell="state"]::before, tr[data-state="spare"] td.state [data-cell="state"]::before { background: #4a8ad4; }
+  .actions { display: grid; grid-template-columns: repeat(3, auto); gap: 4px; justify-content: start; align-items: center; }
+  .actions .lf-row { grid-column: 1 / -1; display: flex; gap: 4px; align-items: center; }
   .actions label { font-size: 12px; color: var(--muted); }
   button { font: inherit; font-size: 12px; padding: 4px 9px; border-radius: 4px; border: 1px solid #b8c4d0; background: #fff; color: var(--ink); cursor: pointer; }
   button:hover { background: #eef3f9; border-color: var(--accent); }
@@ -71,7 +74,6 @@ const STYLE = `
   button[data-action="drain"] { border-color: #f0a500; color: #9a6400; }
   button[data-action="disable"], button[data-action="stop"] { border-color: #d93025; color: #b3261e; }
   input.lf { width: 58px; padding: 3px 5px; border: 1px solid #b8c4d0; border-radius: 4px; font: inherit; font-size: 12px; }
-  .sep { width: 1px; height: 20px; background: var(--line); margin: 0 4px; }
 `;
 
 /**
@@ -98,7 +100,7 @@ const SCRIPT = `
         const row = rowOf(m.route);
         if (!row) continue;
         row.dataset.state = m.state;
-        for (const td of row.querySelectorAll("td[data-cell]")) td.textContent = m.cells[td.dataset.cell];
+        for (const el of row.querySelectorAll("[data-cell]")) el.textContent = m.cells[el.dataset.cell];
         // Not while someone is typing a new one into it.
         const lf = row.querySelector("input.lf");
         if (lf && document.activeElement !== lf) lf.value = m.loadfactor;
@@ -128,14 +130,15 @@ const SCRIPT = `
   setInterval(refresh, REFRESH_MS);
 `;
 
-const NUMERIC: ReadonlySet<string> = new Set(["loadfactor", "lbset", "elected", "requests", "errors", "bytes", "websockets"]);
-
 function row(m: PageMember, changes: boolean) {
-  const cells = COLUMNS.map(([key]) => html`<td data-cell="${key}"${NUMERIC.has(key) ? raw(' class="num"') : ""}>${m.cells[key]}</td>`);
+  const cells = COLUMNS.map(
+    (c) => html`<td class="${c.cell}${c.numeric ? " num" : ""}"><span data-cell="${c.cell}">${m.cells[c.cell]}</span>${c.sub ? html`<span class="sub" data-cell="${c.sub}">${m.cells[c.sub]}</span>` : ""}</td>`,
+  );
   const actions = changes
     ? html`<td><div class="actions">
-        <div><button data-action="enable">Enable</button><button data-action="drain">Drain</button><button data-action="disable">Disable</button><button data-action="standby">Standby</button></div>
-        <div><label>factor <input class="lf" type="number" min="1" max="100" step="1" value="${m.loadfactor}" aria-label="load factor of ${m.route}"></label><button data-action="loadfactor">Set</button><span class="sep"></span><button data-action="reset" title="back to the config file's settings">Reset</button></div>
+        <button data-action="enable">Enable</button><button data-action="drain">Drain</button><button data-action="disable">Disable</button>
+        <button data-action="standby">Standby</button><button data-action="reset" title="back to the config file's settings">Reset</button><span></span>
+        <div class="lf-row"><label>factor <input class="lf" type="number" min="1" max="100" step="1" value="${m.loadfactor}" aria-label="load factor of ${m.route}"></label><button data-action="loadfactor">Set</button></div>
       </div></td>`
     : "";
   return html`<tr data-route="${m.route}" data-state="${m.state}">${cells}${actions}</tr>`;
@@ -163,7 +166,7 @@ export function managerPage(o: PageOptions) {
   <p class="note">Drain keeps a member's sessions and gives it no new ones; disable and stop take it out; enable puts it back in rotation; reset returns it to the config file.</p>
   <p id="message" role="status"></p>
   <div class="wrap"><table>
-    <thead><tr>${COLUMNS.map(([, title]) => html`<th>${title}</th>`)}${o.changes ? html`<th>Actions</th>` : ""}</tr></thead>
+    <thead><tr>${COLUMNS.map((c) => html`<th class="${c.numeric ? "num" : ""}">${c.title}</th>`)}${o.changes ? html`<th>Actions</th>` : ""}</tr></thead>
     <tbody>${o.members.map((m) => row(m, o.changes))}</tbody>
   </table></div>
 </main>

@@ -45,21 +45,24 @@ describe("memberState", () => {
 describe("memberCells", () => {
   it("shows – for counters the cluster does not report (yet)", () => {
     const c = memberCells(view(), 0);
-    expect(c).toMatchObject({ state: "ok", flags: NONE, retryIn: NONE, connections: "1 busy, 2 idle", websockets: NONE, elected: "12", requests: NONE, errors: NONE, bytesIn: NONE, bytesOut: NONE, lastError: NONE });
+    expect(c).toMatchObject({ state: "ok", flags: NONE, retryIn: NONE, connections: "1 busy, 2 idle", websockets: "", elected: "12", requests: NONE, errors: NONE, bytesIn: NONE, bytesOut: NONE, lastError: NONE });
   });
 
   it("shows the counters and the last error with its age when they are there", () => {
     const now = Date.parse("2026-12-01T10:00:00Z");
     const stats = { requests: 1234, errors: 2, bytesIn: 2048, bytesOut: 5 * 1024 * 1024, lastError: { kind: "backend-timeout", message: "no packet in 100 s", at: now - 90_000 } };
     const c = memberCells(view({ stats, kind: "http", pool: { open: 1, idle: 0, busy: 1, waiting: 4, created: 1, websockets: 7 } }), now);
-    expect(c).toMatchObject({ requests: "1234", errors: "2", bytesIn: "2.0 KiB", bytesOut: "5.0 MiB", lastError: "backend-timeout: no packet in 100 s (90 s ago)", websockets: "7", connections: "1 busy, 0 idle, 4 waiting" });
+    expect(c).toMatchObject({ requests: "1234", errors: "2", bytesIn: "2.0 KiB", bytesOut: "5.0 MiB", lastError: "backend-timeout: no packet in 100 s (90 s ago)", websockets: "7 WebSockets", connections: "1 busy, 0 idle, 4 waiting" });
     expect(memberCells(view({ stats: { ...stats, lastError: { ...stats.lastError, at: new Date(now - 600_000).toISOString() } } }), now).lastError).toMatch(/\(10 min ago\)$/);
+    const long = memberCells(view({ stats: { ...stats, lastError: { kind: "internal", message: "x".repeat(500), at: now } } }), now).lastError;
+    expect(long).toBe(`internal: ${"x".repeat(160)}… (0 s ago)`);
   });
 
   it("in error: the time left until the retry, in the state and its own column", () => {
     const c = memberCells(view({ inError: true, usable: false, retryInMs: 42_400, status: { ...NO_FLAGS, drain: true } }), 0);
-    expect([c.state, c.retryIn, c.flags]).toEqual(["in error, retry in 42 s", "42 s", "N"]);
-    expect(memberCells(view({ inError: true, retryInMs: 0 }), 0).retryIn).toBe("due now");
+    expect([c.state, c.retry, c.retryIn, c.flags]).toEqual(["in error", "retry in 42 s", "42 s", "N"]);
+    expect(memberCells(view({ inError: true, retryInMs: 0 }), 0)).toMatchObject({ retryIn: "due now", retry: "retry due now" });
+    expect(memberCells(view(), 0).retry).toBe("");
     expect(memberCells(view({ inError: true, retryInMs: null, status: { ...NO_FLAGS, stopped: true } }), 0)).toMatchObject({ state: "stopped", retryIn: "never (stopped)", flags: "S" });
   });
 });

@@ -45,24 +45,28 @@ const STATE_TEXT: Record<MemberState, string> = {
 };
 
 /** Every member's text, by name: what the page shows (COLUMNS) and a few more for scripts. */
-export type Cells = Record<"route" | "address" | "kind" | "state" | "flags" | "retryIn" | "loadfactor" | "lbset" | "connections" | "websockets" | "elected" | "requests" | "errors" | "bytesIn" | "bytesOut" | "bytes" | "lastError", string>;
+export type Cells = Record<"route" | "address" | "kind" | "state" | "flags" | "retryIn" | "retry" | "loadfactor" | "lbset" | "connections" | "websockets" | "elected" | "requests" | "errors" | "bytesIn" | "bytesOut" | "bytes" | "lastError", string>;
 
-/** The page's columns, in order, with their headings (the time left in error is part of the state). */
-export const COLUMNS: readonly (readonly [keyof Cells, string])[] = [
-  ["route", "Route"],
-  ["address", "Node"],
-  ["state", "State"],
-  ["flags", "Flags"],
-  ["loadfactor", "Factor"],
-  ["lbset", "Set"],
-  ["connections", "Connections"],
-  ["websockets", "WS"],
-  ["elected", "Elected"],
-  ["requests", "Requests"],
-  ["errors", "Errors"],
-  ["bytes", "In / out"],
-  ["lastError", "Last error"],
+/**
+ * The page's columns, in order: heading, the cell shown, and a second, smaller
+ * line under it (the node under the route, the time left under "in error").
+ */
+export const COLUMNS: readonly { title: string; cell: keyof Cells; sub?: keyof Cells; numeric?: true }[] = [
+  { title: "Member", cell: "route", sub: "address" },
+  { title: "State", cell: "state", sub: "retry" },
+  { title: "Flags", cell: "flags" },
+  { title: "Factor", cell: "loadfactor", numeric: true },
+  { title: "Set", cell: "lbset", numeric: true },
+  { title: "Connections", cell: "connections", sub: "websockets" },
+  { title: "Elected", cell: "elected", numeric: true },
+  { title: "Requests", cell: "requests", numeric: true },
+  { title: "Errors", cell: "errors", numeric: true },
+  { title: "In / out", cell: "bytes", numeric: true },
+  { title: "Last error", cell: "lastError" },
 ];
+
+/** A node's error message can be long (a stack, a body); the page shows its start. */
+const MAX_MESSAGE = 160;
 
 /** Shown where a value does not exist (yet): no stats, not in error. */
 export const NONE = "–";
@@ -99,7 +103,8 @@ function lastError(stats: MemberStatsLike | undefined, now: number): string {
   if (!e) return NONE;
   const at = typeof e.at === "number" ? e.at : Date.parse(e.at);
   const when = Number.isFinite(at) ? `${formatDuration(now - at)} ago` : String(e.at);
-  return `${e.kind}: ${e.message} (${when})`;
+  const message = e.message.length > MAX_MESSAGE ? `${e.message.slice(0, MAX_MESSAGE)}…` : e.message;
+  return `${e.kind}: ${message} (${when})`;
 }
 
 /** Every column of one member as text; `now` for the ages. */
@@ -111,13 +116,15 @@ export function memberCells(m: MemberStatusView, now: number): Cells {
     route: m.route,
     address: `${m.kind}://${m.address}`,
     kind: m.kind,
-    state: state === "error" && m.retryInMs !== null ? `in error, retry in ${retryIn(m)}` : STATE_TEXT[state],
+    state: STATE_TEXT[state],
+    retry: state !== "error" || m.retryInMs === null ? "" : m.retryInMs === 0 ? "retry due now" : `retry in ${retryIn(m)}`,
     flags: formatStatus(Object.fromEntries(Object.entries(m.status).filter(([, on]) => on))).slice(1) || NONE,
     retryIn: retryIn(m),
     loadfactor: String(m.loadfactor),
     lbset: String(m.lbset),
     connections: `${m.pool.busy} busy, ${m.pool.idle} idle${m.pool.waiting ? `, ${m.pool.waiting} waiting` : ""}`,
-    websockets: m.kind === "http" ? String(m.pool.websockets) : NONE,
+    // AJP carries no WebSocket: nothing to show rather than a 0 that could change.
+    websockets: m.kind === "http" ? `${m.pool.websockets} WebSocket${m.pool.websockets === 1 ? "" : "s"}` : "",
     elected: String(m.elected),
     requests: count(stats?.requests),
     errors: count(stats?.errors),

@@ -206,7 +206,7 @@ describe("admin listener", () => {
     const page = await r.text();
     expect(page).toContain(`<script nonce="${nonce}">`);
     expect(page).toContain(`<tr data-route="OX1" data-state="ok">`);
-    expect(page).toContain(`<td data-cell="address">ajp://127.0.0.1:${ox2.port}</td>`);
+    expect(page).toContain(`<span class="sub" data-cell="address">ajp://127.0.0.1:${ox2.port}</span>`);
     expect(page).toContain(`<input id="token" type="password"`);
     expect(page).not.toContain(TOKEN);
     // A second load gets another nonce: it is not something an attacker could learn once.

@@ -64,7 +64,7 @@ describe.runIf(checkBrowserPrereqs().ok)("manager page in headless Chromium", ()
     expect((await page.goto(`${bridge.adminUrl}/`))?.status()).toBe(200);
     expect(await page.title()).toBe("oxedge bridge · balancer manager");
     const row = (route: string) => page.locator(`tr[data-route="${route}"]`);
-    const cell = (route: string, name: string) => row(route).locator(`td[data-cell="${name}"]`);
+    const cell = (route: string, name: string) => row(route).locator(`[data-cell="${name}"]`);
     expect(await cell("OX1", "state").textContent()).toBe("ok");
     expect(await cell("OX3", "state").textContent()).toBe("disabled");
     // Set on this document: still there later means the page was never reloaded.
