@@ -19,7 +19,8 @@ import { createAdaptorServer, type HttpBindings } from "@hono/node-server";
 import { Hono, type Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { NONCE, secureHeaders, type SecureHeadersVariables } from "hono/secure-headers";
-// zod/mini, like bridge/config.ts: keeps full zod out of the bridge's bundle and memory.
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+// The member rules are zod/mini (as bridge/config.ts), which loads no locale: English is passed per parse.
 import en from "zod/v4/locales/en.js";
 import { statusOf, type ErrorKind } from "../common/errors.ts";
 import { HANDOFF_HEADERS } from "../common/signing.ts";
@@ -44,7 +45,6 @@ export interface AdminOptions {
 export const MAX_BODY = 4096;
 const REFRESH_MS = 2000;
 
-/** English issue messages (zod/mini loads no locale by default). */
 const localeError = en().localeError;
 
 /**
@@ -63,7 +63,8 @@ function sameToken(given: string, expected: string): boolean {
 }
 
 function refuse(c: Context, kind: ErrorKind, error: string | string[]) {
-  return c.json({ kind, error }, statusOf(kind) as 400);
+  // Every admin kind has a body (none is 1xx, 204 or 304).
+  return c.json({ kind, error }, statusOf(kind) as ContentfulStatusCode);
 }
 
 type Change = { ok: true; change: MemberPatch | "reset" } | { ok: false; error: string[] };
