@@ -1,43 +1,67 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { timingSafeEqual, createHash } from "node:crypto";
-// zod/mini, like bridge/config.ts: keeps full zod out of the bridge's bundle and memory.
-import * as z from "zod/mini";
+/**
+ * The balancer-manager of oxedge, on its own listener (admin_listen,
+ * loopback by default, never the hand-off port): a Hono app served with
+ * @hono/node-server (docs/manager.md).
+ *
+ *   GET  /                        the manager page (admin-page.ts)
+ *   GET  /status                  members: flags, error state, pool, counters, state and the page's cells
+ *   POST /members/OX1  {"status": "+N"}                         drain OX1 before maintenance
+ *   POST /members/OX1  {"status": "-N", "loadfactor": 30, "lbset": 0}
+ *   POST /members/OX1  {"reset": true}                          back to the config file's settings
+ *   POST /reload                  re-read the config file, as SIGHUP does (docs/lifecycle.md)
+ *   GET  /metrics                 Prometheus metrics (docs/observability.md)
+ *
+ * Changes need `Authorization: Bearer <token>` (env named by
+ * admin_token_env), are logged, and with admin_state_file are kept there
+ * and applied again at start (admin-state.ts).
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { Server } from "node:http";
+import { createAdaptorServer, type HttpBindings } from "@hono/node-server";
+import { Hono, type Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { NONCE, secureHeaders, type SecureHeadersVariables } from "hono/secure-headers";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+// The member rules are zod/mini (as bridge/config.ts), which loads no locale: English is passed per parse.
 import en from "zod/v4/locales/en.js";
+import { statusOf, type ErrorKind } from "../common/errors.ts";
+import { HANDOFF_HEADERS } from "../common/signing.ts";
+import { managerPage } from "./admin-page.ts";
+import { applyState, baseSettings, recordChange } from "./admin-state.ts";
+import { statusView } from "./admin-view.ts";
+import type { MemberPatch } from "./balancer.ts";
 import type { Cluster } from "./cluster.ts";
 import type { ReloadResult } from "./lifecycle.ts";
 import type { Logger } from "./log.ts";
-import { serveMetrics, type Metrics } from "./metrics.ts";
-import { lbsetSchema, loadfactorSchema, routeProblem, statusSchema } from "./member-rules.ts";
+import type { Metrics } from "./metrics.ts";
+import { memberPatchSchema, routeProblem } from "./member-rules.ts";
 
-/**
- * The balancer-manager of oxedge, on its own listener (loopback by default,
- * never the hand-off port): what hosters use Apache's page for, as JSON.
- *
- *   GET  /status                  members: route, flags, error state, lbstatus, elected, pool
- *   POST /members/OX1  {"status": "+N"}          drain OX1 before maintenance
- *   POST /members/OX1  {"status": "-N", "loadfactor": 30, "lbset": 0}
- *   POST /reload                  re-read the config file, as SIGHUP does (docs/lifecycle.md)
- *
- * Changes need `Authorization: Bearer <token>` (env named by admin_token_env)
- * and are logged; they live in memory, like balancer-manager without
- * BalancerPersist.
- */
+export { applyState };
 
-/** The same rules as the config file's members (member-rules.ts), so a value is refused in the same words. */
-const patchSchema = z.strictObject({
-  status: z.optional(statusSchema),
-  loadfactor: z.optional(loadfactorSchema),
-  lbset: z.optional(lbsetSchema),
-});
+export interface AdminOptions {
+  /** Bearer token for changes; without one the listener is read-only. */
+  token: string | undefined;
+  /** Where changes are kept (admin_state_file); none = in memory only. */
+  stateFile: string | undefined;
+  /** What GET /metrics serves. */
+  metrics?: Metrics;
+  /** POST /reload: the bridge's reload (lifecycle.ts). */
+  reload?: () => Promise<ReloadResult>;
+}
 
-/** English issue messages (zod/mini loads no locale by default). */
+/** A change body is a few flags and numbers; anything larger is not one. */
+export const MAX_BODY = 4096;
+const REFRESH_MS = 2000;
+
 const localeError = en().localeError;
 
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body, null, 2) + "\n";
-  res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store" });
-  res.end(text);
-}
+/**
+ * A request that carries the worker's hand-off fields came through the
+ * edge's path, which never leads here: refused whatever else it holds.
+ */
+const HANDOFF_SIGNED = [HANDOFF_HEADERS.sig, HANDOFF_HEADERS.ts, HANDOFF_HEADERS.nonce, HANDOFF_HEADERS.clientIp, HANDOFF_HEADERS.route];
+
+type Env = { Bindings: HttpBindings; Variables: SecureHeadersVariables };
 
 function sameToken(given: string, expected: string): boolean {
   // Hash both so the comparison is constant-time whatever the lengths.
@@ -46,62 +70,124 @@ function sameToken(given: string, expected: string): boolean {
   return timingSafeEqual(a, b);
 }
 
-async function readJson(req: IncomingMessage, max = 4096): Promise<unknown> {
-  let text = "";
-  for await (const chunk of req) {
-    text += chunk;
-    if (text.length > max) throw new Error("body too large");
-  }
-  return JSON.parse(text || "{}");
+function refuse(c: Context, kind: ErrorKind, error: string | string[]) {
+  // Every admin kind has a body (none is 1xx, 204 or 304).
+  return c.json({ kind, error }, statusOf(kind) as ContentfulStatusCode);
 }
 
-/** A change may go ahead; else the refusal has been sent. */
-function authorized(req: IncomingMessage, res: ServerResponse, token: string | undefined): boolean {
-  if (!token) {
-    send(res, 403, { error: "changes are off: set admin_token_env" });
-    return false;
+type Change = { ok: true; change: MemberPatch | "reset" } | { ok: false; error: string[] };
+
+/** A body is either {"reset": true} alone or a patch, checked by the config file's own rules. */
+function parseChange(data: unknown): Change {
+  if (typeof data === "object" && data !== null && "reset" in data) {
+    const keys = Object.keys(data);
+    return (data as { reset: unknown }).reset === true && keys.length === 1 ? { ok: true, change: "reset" } : { ok: false, error: ['reset: send {"reset": true} alone'] };
   }
-  const auth = req.headers.authorization ?? "";
-  if (!auth.startsWith("Bearer ") || !sameToken(auth.slice(7), token)) {
-    send(res, 401, { error: "bad token" });
-    return false;
-  }
-  return true;
+  const parsed = memberPatchSchema.safeParse(data, { error: localeError });
+  if (!parsed.success) return { ok: false, error: parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`) };
+  return { ok: true, change: parsed.data };
 }
 
-export function createAdmin(cluster: Cluster, token: string | undefined, log: Logger, metrics?: Metrics, reload?: () => Promise<ReloadResult>): Server {
-  return createServer(async (req, res) => {
-    try {
-      const url = new URL(req.url ?? "/", "http://admin");
-      if (req.method === "GET" && url.pathname === "/status") return send(res, 200, cluster.status());
-      // Read-only like /status: Prometheus scrapes without the admin token.
-      if (req.method === "GET" && url.pathname === "/metrics" && metrics) return await serveMetrics(metrics, res);
-      if (req.method === "POST" && url.pathname === "/reload" && reload) {
-        if (!authorized(req, res, token)) return;
-        log("warn", "reload asked by admin", { peer: req.socket.remoteAddress });
-        const r = await reload();
-        return send(res, r.ok ? 200 : 422, r);
-      }
-      const m = /^\/members\/([^/]+)$/.exec(url.pathname);
-      if (req.method === "POST" && m) {
-        if (!authorized(req, res, token)) return;
-        const route = decodeURIComponent(m[1]);
-        const bad = routeProblem(route);
-        if (bad) return send(res, 400, { error: [`route: ${bad}`] });
-        if (!cluster.members.has(route)) return send(res, 404, { error: `no member ${route}` });
-        const parsed = patchSchema.safeParse(await readJson(req), { error: localeError });
-        if (!parsed.success) return send(res, 400, { error: parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`) });
-        try {
-          cluster.balancer.update(route, parsed.data);
-        } catch (e) {
-          return send(res, 400, { error: (e as Error).message });
-        }
-        log("warn", "member changed by admin", { route, change: JSON.stringify(parsed.data), peer: req.socket.remoteAddress });
-        return send(res, 200, cluster.status().members.find((v) => v.route === route));
-      }
-      send(res, 404, { error: "GET /status, GET /metrics, POST /members/<route> or POST /reload" });
-    } catch (e) {
-      send(res, 400, { error: (e as Error).message });
+export function adminApp(cluster: Cluster, opts: AdminOptions, log: Logger): Hono<Env> {
+  const app = new Hono<Env>();
+
+  app.use(async (c, next) => {
+    if (HANDOFF_SIGNED.some((h) => c.req.header(h) !== undefined)) {
+      log("warn", "admin request with hand-off headers refused", { path: c.req.path, peer: c.env.incoming.socket.remoteAddress });
+      return refuse(c, "forbidden", "the admin listener takes no hand-off requests");
     }
+    await next();
+    c.header("cache-control", "no-store");
   });
+  app.use(
+    secureHeaders({
+      contentSecurityPolicy: {
+        defaultSrc: ["'none'"],
+        scriptSrc: [NONCE],
+        styleSrc: [NONCE],
+        connectSrc: ["'self'"],
+        imgSrc: ["'self'"],
+        formAction: ["'none'"],
+        frameAncestors: ["'none'"],
+        baseUri: ["'none'"],
+      },
+      referrerPolicy: "no-referrer",
+    }),
+  );
+
+  app.get("/", (c) => {
+    const now = Date.now();
+    const members = statusView(cluster, now).members.map((m) => ({ route: m.route, state: m.state, cells: m.cells, loadfactor: m.loadfactor }));
+    return c.html(managerPage({ members, changes: opts.token !== undefined, nonce: c.get("secureHeadersNonce") ?? "", refreshMs: REFRESH_MS }));
+  });
+
+  app.get("/status", (c) => c.json(statusView(cluster, Date.now())));
+
+  // Read-only like /status: Prometheus scrapes without the admin token.
+  const metrics = opts.metrics;
+  if (metrics) app.get("/metrics", async (c) => c.body(await metrics.text(), 200, { "content-type": metrics.contentType }));
+
+  /** Every change needs the bearer token; without one configured there are none. */
+  const changes = async (c: Context<Env>, next: () => Promise<void>) => {
+    if (!opts.token) return refuse(c, "forbidden", "changes are off: set admin_token_env");
+    const auth = c.req.header("authorization") ?? "";
+    if (!auth.startsWith("Bearer ") || !sameToken(auth.slice(7), opts.token)) return refuse(c, "bad-token", "bad token");
+    await next();
+  };
+
+  const reload = opts.reload;
+  if (reload)
+    app.post("/reload", changes, async (c) => {
+      log("warn", "reload asked by admin", { peer: c.env.incoming.socket.remoteAddress });
+      const r = await reload();
+      return c.json(r, r.ok ? 200 : 422);
+    });
+
+  app.post(
+    "/members/:route",
+    changes,
+    bodyLimit({ maxSize: MAX_BODY, onError: (c) => refuse(c, "request-too-large", `a change is at most ${MAX_BODY} bytes`) }),
+    async (c) => {
+      const route = c.req.param("route");
+      const bad = routeProblem(route);
+      if (bad) return refuse(c, "bad-request", [`route: ${bad}`]);
+      const member = cluster.members.get(route);
+      if (!member) return refuse(c, "not-found", `no member ${route}`);
+      const text = await c.req.text();
+      let data: unknown;
+      try {
+        data = JSON.parse(text || "{}");
+      } catch (e) {
+        return refuse(c, "bad-request", [`body: not JSON: ${(e as Error).message}`]);
+      }
+      const parsed = parseChange(data);
+      if (!parsed.ok) return refuse(c, "bad-request", parsed.error);
+      const { change } = parsed;
+      // Written first: what runs is never ahead of what a restart brings back.
+      if (opts.stateFile) {
+        try {
+          recordChange(opts.stateFile, cluster, route, change, log);
+        } catch (e) {
+          log("error", "state file not written, change refused", { file: opts.stateFile, route, error: (e as Error).message });
+          return refuse(c, "bad-config", `state file ${opts.stateFile} not written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); nothing changed`);
+        }
+      }
+      cluster.balancer.update(route, change === "reset" ? baseSettings(member.config.spec) : change);
+      log("warn", "member changed by admin", { route, change: change === "reset" ? "reset" : JSON.stringify(change), peer: c.env.incoming.socket.remoteAddress });
+      return c.json(statusView(cluster, Date.now()).members.find((m) => m.route === route));
+    },
+  );
+
+  app.notFound((c) => refuse(c, "not-found", "GET /, GET /status, GET /metrics, POST /members/<route> or POST /reload"));
+  app.onError((e, c) => {
+    log("error", "admin listener failed", { kind: "internal", error: e.stack ?? String(e) });
+    return refuse(c, "internal", "internal error");
+  });
+  return app;
+}
+
+/** The admin listener as a node http server, for startBridge to listen on and close with the bridge. */
+export function createAdmin(cluster: Cluster, opts: AdminOptions, log: Logger): Server {
+  // overrideGlobalObjects off: the adapter would otherwise replace the process's global Request and Response.
+  return createAdaptorServer({ fetch: adminApp(cluster, opts, log).fetch, overrideGlobalObjects: false }) as Server;
 }

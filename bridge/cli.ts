@@ -7,6 +7,9 @@ import { startBridge } from "./server.ts";
 
 const HELP = `usage: oxedge-bridge --config FILE      run the bridge (TOML, or JSON with a .json name)
        oxedge-bridge --check FILE        validate FILE, print a summary, exit
+       oxedge-bridge admin ACTION [ROUTE] [VALUE] --bridges URL,URL [--token-env NAME]
+                                         one change on every bridge's admin listener, or
+                                         their merged status (docs/manager.md; admin --help)
        oxedge-bridge --version | --help
 
 options:
@@ -58,6 +61,7 @@ function load(file: string) {
 }
 
 async function main(): Promise<number> {
+  if (process.argv[2] === "admin") return (await import("./admin-cli.ts")).adminCli(process.argv.slice(3));
   const a = args();
   if (typeof a === "string") {
     console.error(`${a}\n\n${HELP}`);

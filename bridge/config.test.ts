@@ -29,6 +29,15 @@ describe("bridge config", () => {
     expect(errorOf({ log_level: "trace", members: [member] })).toMatch(/log_level = "trace": .*"debug".*"info".*"warn".*"error"/);
   });
 
+  it("admin_state_file: an absolute path, only with admin_listen", () => {
+    const c = buildConfig({ members: [member], admin_listen: "127.0.0.1:8010", admin_state_file: "/var/lib/oxedge/state.json" }, env);
+    expect(c.admin).toEqual({ host: "127.0.0.1", port: 8010, token: undefined, stateFile: "/var/lib/oxedge/state.json" });
+    expect(errorOf({ members: [member], admin_state_file: "/var/lib/oxedge/state.json" })).toMatch(/admin_state_file = "\/var\/lib\/oxedge\/state.json": needs admin_listen/);
+    for (const bad of ["state.json", "/var/lib/oxedge/", ""]) {
+      expect(errorOf({ members: [member], admin_listen: "127.0.0.1:8010", admin_state_file: bad })).toMatch(/admin_state_file = .*expected an absolute file path/);
+    }
+  });
+
   it("fills Apache-like defaults and converts seconds", () => {
     const c = buildConfig({ members: [{ ...member, secret_env: "OX1_SECRET" }] }, env);
     expect(c.listenPort).toBe(8009);

@@ -147,6 +147,8 @@ export const configSchema = z.strictObject({
   admin_listen: z.optional(hostPort),
   /** Bearer token for admin changes (without it the admin listener is read-only). */
   admin_token_env: z.optional(envName),
+  /** Admin changes are kept here and applied over the config file at start (docs/manager.md, State file). */
+  admin_state_file: z.optional(z.string().check(z.regex(/^\/[^\0]*[^/]$/, 'expected an absolute file path, e.g. "/var/lib/oxedge/state.json"'))),
   /** Log one line per request (errors are always logged). */
   access_log: z._default(z.boolean(), false),
   /** Lines below this level are not written (debug adds failed health checks of members already down). */
@@ -239,7 +241,7 @@ export type MemberConfig = z.output<typeof memberSchema> & {
 export interface BridgeConfig {
   listenHost: string;
   listenPort: number;
-  admin: { host: string; port: number; token: string | undefined } | undefined;
+  admin: { host: string; port: number; token: string | undefined; stateFile: string | undefined } | undefined;
   secret: string;
   signatureWindowS: number;
   accessLog: boolean;
@@ -347,7 +349,9 @@ function resolve(c: Parsed, env: NodeJS.ProcessEnv): BridgeConfig {
     if (c.admin_token_env && (!token || token.length < 16)) {
       throw new ConfigError(INVALID, [{ field: "admin_token_env", value: `"${c.admin_token_env}"`, rule: "that environment variable must hold at least 16 characters" }]);
     }
-    admin = { ...splitHostPort(c.admin_listen), token };
+    admin = { ...splitHostPort(c.admin_listen), token, stateFile: c.admin_state_file };
+  } else if (c.admin_state_file) {
+    throw new ConfigError(INVALID, [{ field: "admin_state_file", value: JSON.stringify(c.admin_state_file), rule: "needs admin_listen: the state file keeps the admin listener's changes" }]);
   }
   const listen = splitHostPort(c.listen);
   return {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { createBalancer } from "./balancer.ts";
-import { duplicateRoute, lbsetProblem, loadfactorProblem, parseStatus, redirectProblem, routeProblem } from "./member-rules.ts";
+import { duplicateRoute, formatStatus, lbsetProblem, loadfactorProblem, parseStatus, redirectProblem, routeProblem } from "./member-rules.ts";
 
 const ok = (s: string) => {
   const p = parseStatus(s);
@@ -21,6 +21,13 @@ describe("parseStatus (Apache status= syntax)", () => {
     expect(parseStatus("S-E")).toEqual({ ok: false, reason: 'status "S-E": unknown flag "E" (valid: D S N H R I)' });
     expect(parseStatus("+C")).toMatchObject({ ok: false, reason: expect.stringMatching(/unknown flag/) });
     expect(parseStatus("+D+")).toMatchObject({ ok: false, reason: expect.stringMatching(/followed by a flag/) });
+  });
+
+  it("formatStatus writes flags back in the syntax parseStatus reads", () => {
+    expect(formatStatus({ drain: true, disabled: false, hotStandby: true })).toBe("+NH-D");
+    expect(formatStatus({ stopped: false })).toBe("-S");
+    expect(formatStatus({})).toBe("");
+    for (const s of ["+D-S+N", "+HRI", "-DSNHRI", "+N"]) expect(ok(formatStatus(ok(s)))).toEqual(ok(s));
   });
 
   it("feeds MemberSpec.status and update()", () => {

@@ -110,3 +110,26 @@ export const statusSchema = z.pipe(
   ),
   z.transform((v: string) => (parseStatus(v) as { ok: true; value: MemberStatus }).value),
 );
+
+/**
+ * A change to one member's balancer settings, as the admin API takes it and
+ * the state file keeps it: any of status (Apache flags), loadfactor, lbset.
+ */
+export const memberPatchSchema = z.strictObject({
+  status: z.optional(statusSchema),
+  loadfactor: z.optional(loadfactorSchema),
+  lbset: z.optional(lbsetSchema),
+});
+
+const FLAG_TO_LETTER = Object.fromEntries(Object.entries(LETTER_TO_FLAG).map(([letter, flag]) => [flag, letter])) as Record<StatusKey, string>;
+
+/** The flags back in Apache syntax, set ones first: {drain: true, disabled: false} → "+N-D"; parseStatus reads it back. */
+export function formatStatus(status: MemberStatus): string {
+  let set = "";
+  let cleared = "";
+  for (const key of STATUS_KEYS) {
+    if (status[key] === true) set += FLAG_TO_LETTER[key];
+    else if (status[key] === false) cleared += FLAG_TO_LETTER[key];
+  }
+  return (set && `+${set}`) + (cleared && `-${cleared}`);
+}

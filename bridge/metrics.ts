@@ -4,6 +4,7 @@ import type { MemberView } from "./balancer.ts";
 import type { Cluster } from "./cluster.ts";
 import type { TransportStats } from "./exchange.ts";
 import { LATENCY_BUCKETS, type BridgeTally, type Buckets, type MemberTally } from "./tally.ts";
+import { MEMBER_STATES, memberState } from "./member-state.ts";
 
 /**
  * The bridge's metrics in Prometheus' text format (docs/observability.md,
@@ -35,19 +36,6 @@ export interface Metrics {
   /** The exposition text, and its content type. */
   text(): Promise<string>;
   readonly contentType: string;
-}
-
-/** A member's state for oxedge_member_state, one name per state, the first that applies. */
-export const MEMBER_STATES = ["stopped", "disabled", "error", "drain", "standby", "ok"] as const;
-export type MemberState = (typeof MEMBER_STATES)[number];
-
-export function memberState(v: MemberView): MemberState {
-  if (v.status.stopped) return "stopped";
-  if (v.status.disabled) return "disabled";
-  if (v.inError) return "error";
-  if (v.status.drain) return "drain";
-  if (v.status.hotStandby || v.status.hotSpare) return "standby";
-  return "ok";
 }
 
 const CLASSES = ["1xx", "2xx", "3xx", "4xx", "5xx"] as const;

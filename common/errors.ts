@@ -6,9 +6,13 @@ export const ERROR_STATUS = {
   "bad-request": 400,
   "bad-path": 400,
   "bad-signature": 401,
+  /** The admin listener: a change without the right bearer token. */
+  "bad-token": 401,
   forbidden: 403,
   "not-found": 404,
   "client-timeout": 408,
+  /** The admin listener: a change whose body is larger than it takes. */
+  "request-too-large": 413,
   "headers-too-large": 431,
   "bad-config": 500,
   /** A bug of ours: logged with its stack, answered without it. */
