@@ -31,6 +31,8 @@ export interface Vars {
   route: string;
   /** Set by the hand-off; absent for static assets, redirects and refusals at the edge. */
   handoff: HandoffTrace | undefined;
+  /** Set by the error handler: the kind of the error answered (worker/respond.ts). */
+  errorKind: string | undefined;
 }
 
 export interface AppEnv {
