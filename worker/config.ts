@@ -219,6 +219,11 @@ const FIELDS = {
 
 type FieldName = keyof typeof FIELDS;
 
+/** Every var and secret the worker reads, for tools (npm run check:worker). */
+export const WORKER_VARS: readonly string[] = Object.keys(FIELDS);
+/** The ones that are secrets: `wrangler secret put`, never in wrangler.toml. */
+export const WORKER_SECRETS: readonly string[] = (Object.keys(FIELDS) as FieldName[]).filter((n) => (FIELDS[n] as FieldSpec).secret);
+
 function show(name: FieldName, value: unknown): string {
   if ((FIELDS[name] as FieldSpec).secret) {
     return value === undefined ? "(unset)" : `(secret, ${typeof value === "string" ? value.length : "?"} chars)`;
