@@ -234,6 +234,6 @@ export async function handoff(c: Context<AppEnv>): Promise<Response> {
   const notRetried = hasBody && problems.length < cfg.bridges.length ? "; not sent to another bridge: the body may already be spent" : "";
   throw new OxError(
     "bridge-unavailable",
-    `no bridge answered (${problems.join("; ")}${notRetried}). A refused connection and one the bridge closed after taking the request look alike here; a bridge that got it logged request id ${c.get("requestId")}`,
+    `no bridge answered (${problems.join("; ")}${notRetried}). A refused connection and one the bridge closed after taking the request look alike here; a bridge that got the request has logged it as ${c.get("requestId")}`,
   );
 }
