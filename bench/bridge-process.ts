@@ -28,7 +28,7 @@ export type BridgeMember =
 
 export interface BridgeProcessOptions {
   members: BridgeMember[];
-  /** The worker↔bridge HMAC secret (≥ 16 characters). */
+  /** The worker↔bridge HMAC secret (common/secret.ts: ≥ 32 characters). */
   secret: string;
   /** Directory for config and log (created). */
   workDir: string;

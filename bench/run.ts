@@ -398,7 +398,7 @@ function readPkgVersion(name: string): string {
 
 async function main(): Promise<number> {
   const startedAt = new Date();
-  const secret = randomBytes(32).toString("hex"); // the worker wants ≥ 32 characters, the bridge ≥ 16
+  const secret = randomBytes(32).toString("hex"); // both sides want ≥ 32 characters (common/secret.ts)
   const workDir = path.join(REPO_ROOT, ".tmp", `bench-${process.pid}`);
   fs.mkdirSync(workDir, { recursive: true });
   // BENCH_KEEP=1 keeps the bridge's config and log (e.g. its --trace-gc output) for a look afterwards.

@@ -7,7 +7,7 @@ import { freePort } from "../peers/ports.ts";
 import { until } from "../test/support/wait.ts";
 import { buildConfig, ConfigError, loadConfigFile } from "./config.ts";
 
-const env = { OXEDGE_BRIDGE_SECRET: "0123456789abcdef0123", OX1_SECRET: "s1" };
+const env = { OXEDGE_BRIDGE_SECRET: "0123456789abcdef0123456789abcdef", OX1_SECRET: "s1" };
 const member = { route: "OX1", address: "10.20.30.213:8009" };
 /** App Suite presets push over WebSockets, which need an HTTP member. */
 const httpMember = { ...member, address: "http://10.20.30.213:8009" };
@@ -142,7 +142,8 @@ describe("bridge config", () => {
 
   it("refuses a missing or short bridge secret", () => {
     expect(errorOf({ members: [member] }, {})).toContain('secret_env = "OXEDGE_BRIDGE_SECRET"');
-    expect(errorOf({ members: [member] }, { OXEDGE_BRIDGE_SECRET: "short" })).toContain("at least 16");
+    expect(errorOf({ members: [member] }, { OXEDGE_BRIDGE_SECRET: "short" })).toContain("the secret is 5 characters; it must be at least 32 characters");
+    expect(errorOf({ members: [member] }, { OXEDGE_BRIDGE_SECRET: "x".repeat(40) })).toContain("only 1 different characters");
   });
 
   it("reads TOML and JSON files", () => {

@@ -12,6 +12,7 @@ import type { MemberSpec } from "./balancer.ts";
 import { duplicateRoute, lbsetSchema, loadfactorSchema, redirectProblem, routeSchema, statusSchema } from "./member-rules.ts";
 import { MAX_PACKET_SIZE, MIN_PACKET_SIZE } from "./ajp/codes.ts";
 import { ConfigError, type ConfigProblem } from "../common/errors.ts";
+import { secretProblem } from "../common/secret.ts";
 import { resolvePaths, type PathMap } from "../common/path-map.ts";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
 
@@ -305,7 +306,10 @@ function resolve(c: Parsed, env: NodeJS.ProcessEnv): BridgeConfig {
   const problems: ConfigProblem[] = [];
   const secret = env[c.secret_env];
   if (!secret) problems.push({ field: `secret_env`, value: `"${c.secret_env}"`, rule: `that environment variable is empty or unset (it holds the worker↔bridge HMAC secret)` });
-  else if (secret.length < 16) problems.push({ field: `secret_env`, value: `"${c.secret_env}"`, rule: `the secret is ${secret.length} characters; at least 16 are required` });
+  else {
+    const weak = secretProblem(secret);
+    if (weak) problems.push({ field: `secret_env`, value: `"${c.secret_env}"`, rule: weak });
+  }
 
   const members: MemberConfig[] = c.members.map((m, i) => {
     let secret: string | undefined;

@@ -30,7 +30,7 @@ describe("the bridge's own path check", () => {
 });
 
 describe("the bridge's check with the path map", () => {
-  const config = (extra: Record<string, unknown>) => buildConfig({ members: [{ route: "OX1", address: "http://127.0.0.1:8009" }], ...extra }, { OXEDGE_BRIDGE_SECRET: "0123456789abcdef0123" });
+  const config = (extra: Record<string, unknown>) => buildConfig({ members: [{ route: "OX1", address: "http://127.0.0.1:8009" }], ...extra }, { OXEDGE_BRIDGE_SECRET: "0123456789abcdef0123456789abcdef" });
   const p = new PathPolicy(config({ paths: "appsuite7", provisioning: { allow: ["192.0.2.0/24"] } }).paths);
   const OUTSIDER = "203.0.113.9";
   const ADMIN = "192.0.2.7";

@@ -1,6 +1,7 @@
 import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { errorBody, OxError, statusOf, type ErrorKind } from "../common/errors.ts";
+import { EDGE_HOP_HEADERS } from "../common/edge-headers.ts";
 import { HANDOFF_HEADERS, type HandoffFields } from "../common/signing.ts";
 import { applyState } from "./admin-state.ts";
 import { BodyReader } from "./body-reader.ts";
@@ -18,7 +19,7 @@ import { burstLogger, createLogger, type LogFields, type Logger } from "./log.ts
 import { PathPolicy, type PathAccepted } from "./path-policy.ts";
 
 /**
- * The request headers a node sees: the client's, minus hop-by-hop, hand-off and forwarding fields, with Host as the client saw it,
+ * The request headers a node sees: the client's, minus hop-by-hop, hand-off, Cloudflare Access and forwarding fields, with Host as the client saw it,
  * and X-Request-Id (the edge's request id) unless the client sent one (docs/observability.md, "Request ids").
  */
 export function nodeHeaders(raw: readonly string[], f: HandoffFields, serverPort: number, connection: Set<string> | undefined, requestId: string): string[] {
@@ -29,7 +30,7 @@ export function nodeHeaders(raw: readonly string[], f: HandoffFields, serverPort
     if (lower === "x-request-id") hasId = true;
     // Expect was answered here (Node sends the 100): passed on, the node would answer it again.
     // X-Forwarded-* are rebuilt below from the signed fields.
-    if (lower === "host" || lower === "expect" || HOP_BY_HOP.has(lower) || lower.startsWith("x-oxedge-") || lower.startsWith("x-forwarded-") || connection?.has(lower)) continue;
+    if (lower === "host" || lower === "expect" || HOP_BY_HOP.has(lower) || lower.startsWith("x-oxedge-") || lower.startsWith("x-forwarded-") || EDGE_HOP_HEADERS.has(lower) || connection?.has(lower)) continue;
     out.push(raw[i], raw[i + 1]);
   }
   // What OX reads behind a proxy (considerXForwards, knownProxies), from what the edge signed;

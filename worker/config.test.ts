@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { ConfigError, configFor, parseConfig, type Env } from "./config.ts";
 
-const SECRET = "s".repeat(40);
+const SECRET = "5f0c3e1a9b7d4c2e8f6a1b3d5c7e9f0a2b4c6d8e";
 const base: Env = { BRIDGE_URLS: "https://bridge.example.net", BRIDGE_SECRET: SECRET };
 
 function errorOf(env: Env): ConfigError {
@@ -19,6 +19,8 @@ describe("parseConfig", () => {
     const c = parseConfig(base);
     expect(c).toMatchObject({
       bridgeUrls: ["https://bridge.example.net"],
+      bridges: [{ url: "https://bridge.example.net", weight: 1 }],
+      access: undefined,
       bridgeSecret: SECRET,
       clusterPrefixes: ["/ajax", "/servlet", "/infostore", "/publications", "/Microsoft-Server-ActiveSync", "/usm-json"],
       provisioningPaths: ["/servlet/axis2"],
@@ -57,6 +59,7 @@ describe("parseConfig", () => {
       HSTS_INCLUDE_SUBDOMAINS: "ON",
     });
     expect(c.bridgeUrls).toEqual(["https://b1.example.net", "http://10.0.0.5:8081"]);
+    expect(c.bridges.map((b) => b.weight)).toEqual([1, 1]);
     expect(c.provisioningAllow).toEqual(["127.0.0.1", "10.0.0.0/8", "::1", "2001:db8::/32"]);
     expect(c.stickyCookies).toEqual(["JSESSIONID", "OXROUTE"]);
     expect(c.stickyPathParam).toBe("");
@@ -72,6 +75,9 @@ describe("parseConfig", () => {
     ["BRIDGE_URLS", "https://bridge.example.net/edge"],
     ["BRIDGE_URLS", "https://u:p@bridge.example.net"],
     ["BRIDGE_URLS", "ftp://bridge.example.net"],
+    ["BRIDGE_URLS", "https://b1.example.net 101"],
+    ["BRIDGE_URLS", "https://b1.example.net 0"],
+    ["BRIDGE_URLS", "https://b1.example.net 2, https://B1.example.net 1"],
     ["CLUSTER_PREFIXES", "ajax"],
     ["CLUSTER_PREFIXES", "/ajax/"],
     ["CLUSTER_PREFIXES", "/%61jax"],
@@ -115,6 +121,34 @@ describe("parseConfig", () => {
     expect(short.field).toBe("BRIDGE_SECRET");
     expect(short.message).not.toContain("hunter2");
     expect(short.message).toContain("secret, 14 chars");
+    expect(short.message).toContain("the secret is 14 characters; it must be at least 32 characters");
+    expect(errorOf({ ...base, BRIDGE_SECRET: "x".repeat(40) }).message).toContain("only 1 different characters");
+  });
+
+  it("reads weights from BRIDGE_URLS; weight 0 is a standby", () => {
+    const c = parseConfig({ ...base, BRIDGE_URLS: "https://b1.example.net 3, https://b2.example.net, https://b3.example.net 0" });
+    expect(c.bridges).toEqual([
+      { url: "https://b1.example.net", weight: 3 },
+      { url: "https://b2.example.net", weight: 1 },
+      { url: "https://b3.example.net", weight: 0 },
+    ]);
+    expect(errorOf({ ...base, BRIDGE_URLS: "https://b1.example.net 3, https://b2.example.net x" }).message).toContain('item "https://b2.example.net x": weight "x" is not a whole number from 0 to 100');
+  });
+
+  it("takes a Cloudflare Access service token as a pair only", () => {
+    const c = parseConfig({ ...base, ACCESS_CLIENT_ID: "abc.access", ACCESS_CLIENT_SECRET: "s3cr3t" });
+    expect(c.access).toEqual({ clientId: "abc.access", clientSecret: "s3cr3t" });
+    const half = errorOf({ ...base, ACCESS_CLIENT_SECRET: "s3cr3t" });
+    expect(half.field).toBe("ACCESS_CLIENT_ID");
+    expect(half.message).not.toContain("s3cr3t");
+    expect(errorOf({ ...base, ACCESS_CLIENT_ID: "", ACCESS_CLIENT_SECRET: "s3cr3t" }).message).toContain("ACCESS_CLIENT_ID = (secret, 0 chars): empty");
+  });
+
+  it("names every bad field at once, and may leave the secret unset for check:worker", () => {
+    const e = errorOf({ BRIDGE_URLS: "nope", HSTS_MAX_AGE: "soon" });
+    expect(e.problems.map((p) => p.field)).toEqual(["BRIDGE_URLS", "BRIDGE_SECRET", "HSTS_MAX_AGE"]);
+    expect(parseConfig({ BRIDGE_URLS: "https://b.example.net" }, { secretMayBeUnset: true }).bridgeSecret).toBe("");
+    expect(errorOf({ BRIDGE_URLS: "https://b.example.net" }).field).toBe("BRIDGE_SECRET");
   });
 });
 

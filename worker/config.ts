@@ -11,10 +11,12 @@
 // ~750 KB of the bundle, parsed at every cold start.
 import * as z from "zod/mini";
 import { ipRestriction } from "hono/ip-restriction";
-import { ConfigError } from "../common/errors.ts";
+import { ConfigError, type ConfigProblem } from "../common/errors.ts";
 import { canonicalPath } from "./canonical.ts";
 import { OX_PREFIXES } from "../common/prefixes.ts";
 import { PRESET_NAMES, resolvePaths, type PathMap } from "../common/path-map.ts";
+import { SECRET_RULE, secretProblem } from "../common/secret.ts";
+import { bridgeListProblem, MAX_BRIDGE_WEIGHT, parseBridgeEntry, type BridgeEntry } from "./bridges.ts";
 
 /** The static-assets binding; structurally a Workers `Fetcher`. */
 export interface AssetsBinding {
@@ -24,13 +26,19 @@ export interface AssetsBinding {
 export interface Env {
   ASSETS?: AssetsBinding;
   BRIDGE_SECRET?: string;
+  ACCESS_CLIENT_ID?: string;
+  ACCESS_CLIENT_SECRET?: string;
   [name: string]: unknown;
 }
 
 export interface Config {
-  /** Bridge origins (no trailing slash), tried in order. */
+  /** Bridge origins (no trailing slash) with their weights, in config order (worker/bridges.ts). */
+  bridges: BridgeEntry[];
+  /** The origins alone, in config order. */
   bridgeUrls: string[];
   bridgeSecret: string;
+  /** Cloudflare Access service token sent on every hand-off, when the bridge's hostname is behind Access. */
+  access: { clientId: string; clientSecret: string } | undefined;
   /** What each path is and who may reach it (common/path-map.ts): routing, access and rewrite use only this. */
   paths: PathMap;
   /** Said once per isolate when the config is first used (reply timeouts the edge cannot keep). */
@@ -113,23 +121,23 @@ const canonicalRule = z.string().check(
   }, "not a canonical path"),
 );
 
-const bridgeUrl = z.string().check(
-  z.refine((s: string) => {
-    try {
-      const u = new URL(s);
-      return (
-        (u.protocol === "https:" || u.protocol === "http:") &&
-        u.pathname === "/" &&
-        !u.search &&
-        !u.hash &&
-        !u.username &&
-        !u.password
-      );
-    } catch {
-      return false;
-    }
-  }, "not an http(s) origin"),
+/** One BRIDGE_URLS item, `origin [weight]`; the rule itself is worker/bridges.ts's. */
+const bridgeItem = z.string().check(
+  z.superRefine((item: string, ctx) => {
+    const e = parseBridgeEntry(item);
+    if (typeof e === "string") ctx.issues.push({ code: "custom", message: e, input: item });
+  }),
 );
+
+/** The worker↔bridge secret: common/secret.ts's rule, the bridge applies the same. */
+const bridgeSecret = z.string({ error: (iss) => `${iss.input === undefined ? "missing" : "not a string"}; it must be ${SECRET_RULE}` }).check(
+  z.superRefine((secret: string, ctx) => {
+    const p = secretProblem(secret);
+    if (p) ctx.issues.push({ code: "custom", message: p, input: "" });
+  }),
+);
+
+const optionalSecret = z.optional(z.string("not a string").check(z.minLength(1, "empty")));
 
 function ipRuleValid(rule: string): boolean {
   try {
@@ -153,12 +161,22 @@ interface FieldSpec {
 
 const FIELDS = {
   BRIDGE_URLS: {
-    schema: listOf("", bridgeUrl, 1),
-    allowed: "comma-separated http(s) origins without path, e.g. https://bridge1.example.net,https://bridge2.example.net",
+    schema: listOf("", bridgeItem, 1),
+    allowed: `comma-separated http(s) origins without path, each with an optional weight 0–${MAX_BRIDGE_WEIGHT} after a space (default 1; 0 = standby), e.g. "https://bridge1.example.net 3, https://bridge2.example.net 1"`,
   },
   BRIDGE_SECRET: {
-    schema: z.string({ error: (iss) => (iss.input === undefined ? "missing" : "not a string") }).check(z.minLength(32, "too short")),
-    allowed: "at least 32 characters; set with `wrangler secret put BRIDGE_SECRET` (locally in .dev.vars)",
+    schema: bridgeSecret,
+    allowed: "the bridge's secret, set with `wrangler secret put BRIDGE_SECRET` (locally in .dev.vars)",
+    secret: true,
+  },
+  ACCESS_CLIENT_ID: {
+    schema: optionalSecret,
+    allowed: "the Client ID of a Cloudflare Access service token (with ACCESS_CLIENT_SECRET), or unset; `wrangler secret put ACCESS_CLIENT_ID`",
+    secret: true,
+  },
+  ACCESS_CLIENT_SECRET: {
+    schema: optionalSecret,
+    allowed: "the Client Secret of that service token (with ACCESS_CLIENT_ID), or unset; `wrangler secret put ACCESS_CLIENT_SECRET`",
     secret: true,
   },
   // A preset name or a list of rules: JSON text (dashboard, .dev.vars) or, from wrangler.toml, a
@@ -201,6 +219,11 @@ const FIELDS = {
 
 type FieldName = keyof typeof FIELDS;
 
+/** Every var and secret the worker reads, for tools (npm run check:worker). */
+export const WORKER_VARS: readonly string[] = Object.keys(FIELDS);
+/** The ones that are secrets: `wrangler secret put`, never in wrangler.toml. */
+export const WORKER_SECRETS: readonly string[] = (Object.keys(FIELDS) as FieldName[]).filter((n) => (FIELDS[n] as FieldSpec).secret);
+
 function show(name: FieldName, value: unknown): string {
   if ((FIELDS[name] as FieldSpec).secret) {
     return value === undefined ? "(unset)" : `(secret, ${typeof value === "string" ? value.length : "?"} chars)`;
@@ -208,11 +231,26 @@ function show(name: FieldName, value: unknown): string {
   return value === undefined ? "(unset)" : JSON.stringify(value);
 }
 
-/** Parse and validate; throws ConfigError for the first bad field. */
-export function parseConfig(env: Env): Config {
+export interface ParseOptions {
+  /**
+   * Validate everything but an unset BRIDGE_SECRET (npm run check:worker: the secret lives in
+   * Cloudflare, not in wrangler.toml); the Config then has an empty bridgeSecret.
+   */
+  secretMayBeUnset?: boolean;
+}
+
+/** Parse and validate; throws one ConfigError naming every bad field (the first is `field`). */
+export function parseConfig(env: Env, o: ParseOptions = {}): Config {
   const out: Record<string, unknown> = {};
+  const problems: ConfigProblem[] = [];
+  const bad = (name: FieldName, problem: string) =>
+    problems.push({ field: name, value: show(name, env[name]), rule: `${problem ? `${problem}; ` : ""}allowed: ${FIELDS[name].allowed}` });
   for (const name of Object.keys(FIELDS) as FieldName[]) {
     const raw = env[name];
+    if (name === "BRIDGE_SECRET" && raw === undefined && o.secretMayBeUnset) {
+      out[name] = "";
+      continue;
+    }
     const r = (FIELDS[name] as FieldSpec).schema.safeParse(raw);
     if (!r.success) {
       const issue = r.error.issues[0];
@@ -220,14 +258,29 @@ export function parseConfig(env: Env): Config {
       const index = issue?.path[0];
       // In a list, say which item is wrong (never for secrets: none is a list).
       if (typeof index === "number" && typeof raw === "string") problem = `item ${JSON.stringify(list(raw)[index])}: ${problem}`;
-      throw new ConfigError("invalid worker config", [{ field: name, value: show(name, raw), rule: `${problem ? `${problem}; ` : ""}allowed: ${FIELDS[name].allowed}` }]);
+      bad(name, problem);
+      continue;
     }
     out[name] = r.data;
   }
+  let bridges: BridgeEntry[] = [];
+  if (out.BRIDGE_URLS) {
+    bridges = (out.BRIDGE_URLS as string[]).map((item) => parseBridgeEntry(item) as BridgeEntry);
+    const p = bridgeListProblem(bridges);
+    if (p) bad("BRIDGE_URLS", p);
+  }
+  if ((out.ACCESS_CLIENT_ID === undefined) !== (out.ACCESS_CLIENT_SECRET === undefined) && !problems.some((p) => p.field.startsWith("ACCESS_"))) {
+    bad(out.ACCESS_CLIENT_ID === undefined ? "ACCESS_CLIENT_ID" : "ACCESS_CLIENT_SECRET", "a service token is both ACCESS_CLIENT_ID and ACCESS_CLIENT_SECRET; only the other one is set");
+  }
+  if (problems.length) throw new ConfigError("invalid worker config", problems);
   const paths = pathsFrom(env, out);
+  const clientId = out.ACCESS_CLIENT_ID as string | undefined;
+  const clientSecret = out.ACCESS_CLIENT_SECRET as string | undefined;
   return {
-    bridgeUrls: (out.BRIDGE_URLS as string[]).map((u) => new URL(u).origin),
+    bridges,
+    bridgeUrls: bridges.map((b) => b.url),
     bridgeSecret: out.BRIDGE_SECRET as string,
+    access: clientId !== undefined && clientSecret !== undefined ? { clientId, clientSecret } : undefined,
     paths: paths.map,
     warnings: paths.warnings,
     clusterPrefixes: paths.map.clusterPrefixes,

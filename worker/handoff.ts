@@ -8,22 +8,31 @@
  * Expect is answered at the edge, and only a final answer from the bridge is
  * passed on (an interim 1xx is a 502 backend-protocol).
  *
- * Bridge choice: BRIDGE_URLS in order. A bridge that could not be reached is
- * skipped for BRIDGE_RETRY_SKIP_SECONDS (in this isolate's memory only; each
- * isolate learns for itself, which is fine for a few bridges). When every
- * bridge is marked, they are all tried again rather than failing outright.
- * Retries only for requests without a body: the body is a stream we never
- * buffer, so once a fetch has started it may have been consumed and cannot be
- * sent again. A request with a body whose bridge is unreachable gets a 502
- * (its bridge is then skipped, so the next request goes elsewhere).
+ * Bridge choice: BRIDGE_URLS by weight (worker/bridges.ts). A bridge that
+ * gave no answer is skipped for BRIDGE_RETRY_SKIP_SECONDS (in this isolate's
+ * memory only; each isolate learns for itself, which is fine for a few
+ * bridges). When every bridge is marked, they are all tried again rather than
+ * failing outright. Retries only for requests without a body: the body is a
+ * stream we never buffer, so once a fetch has started it may have been
+ * consumed and cannot be sent again. A request with a body whose bridge gave
+ * no answer gets a 502 (its bridge is then skipped, so the next request goes
+ * elsewhere).
+ *
+ * "No answer" is all workerd says (`Network connection lost.`) both for a
+ * connection refused and for one the bridge closed after it had taken the
+ * request, as a stopping bridge does with the requests it still holds. So
+ * the log says that and how long the attempt took, not "unreachable": a
+ * bridge that got the request has logged it under the same request id.
  */
 import type { Context } from "hono";
 import { OxError } from "../common/errors.ts";
 import { fieldsToHeaders, HANDOFF_HEADERS, newNonce, sign, type HandoffFields } from "../common/signing.ts";
 import { clientIp } from "./access.ts";
+import { BridgeRotation } from "./bridges.ts";
 import { isWebSocketPath } from "./paths.ts";
 import type { Config } from "./config.ts";
-import type { AppEnv } from "./types.ts";
+import type { AppEnv, HandoffTrace } from "./types.ts";
+import { ACCESS_HEADERS, EDGE_HOP_HEADERS } from "../common/edge-headers.ts";
 
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"]);
 
@@ -37,7 +46,7 @@ const HOP_BY_HOP = new Set(["connection", "keep-alive", "te", "trailer", "transf
  * HTTP server answer `100 Continue`, and workerd's fetch resolves with that
  * interim response instead of the final one.
  */
-const EDGE_OWNED = new Set(["forwarded", "x-real-ip", "true-client-ip", "client-ip", "x-client-ip", "host", "expect"]);
+const EDGE_OWNED = new Set(["forwarded", "x-real-ip", "true-client-ip", "client-ip", "x-client-ip", "host", "expect", ...EDGE_HOP_HEADERS]);
 
 /**
  * Status codes with which Cloudflare itself answers a subrequest when the
@@ -73,22 +82,23 @@ export function forwardHeaders(incoming: Headers): Headers {
   return out;
 }
 
-/** Per-isolate memory of bridges that recently could not be reached: origin -> skip until (ms). */
-const skipUntil = new Map<string, number>();
-
-export function resetBridgeMemory(): void {
-  skipUntil.clear();
+/**
+ * A 502 that carries neither of the bridge's marks (x-oxedge-error on its own
+ * errors, x-oxedge-served-by on a node's answer) came from what stands in
+ * front of the bridge: cloudflared answers 502 when the bridge behind it
+ * refuses the connection, e.g. while it restarts.
+ */
+function fromFrontOfBridge(res: Response): boolean {
+  return res.status === 502 && !res.headers.has(HANDOFF_HEADERS.servedBy) && !res.headers.has("x-oxedge-error");
 }
 
-/** Bridges to try, in order: the ones not marked first, then (last resort) the marked ones. */
-export function bridgeOrder(bridges: readonly string[], now: number): string[] {
-  const fresh = bridges.filter((b) => (skipUntil.get(b) ?? 0) <= now);
-  const marked = bridges.filter((b) => (skipUntil.get(b) ?? 0) > now);
-  return [...fresh, ...marked];
-}
+/** Per-isolate rotation and skip memory, one per config (one config per isolate). */
+const rotations = new WeakMap<Config, BridgeRotation>();
 
-function skipBridge(bridge: string, cfg: Config): void {
-  skipUntil.set(bridge, Date.now() + cfg.bridgeRetrySkipSeconds * 1000);
+export function rotationFor(cfg: Config): BridgeRotation {
+  let r = rotations.get(cfg);
+  if (!r) rotations.set(cfg, (r = new BridgeRotation(cfg.bridges, BridgeRotation.randomPhase(cfg.bridges))));
+  return r;
 }
 
 /** A copy of the bridge's headers the client may see: x-oxedge-* only with debug headers on. */
@@ -134,9 +144,23 @@ export async function handoff(c: Context<AppEnv>): Promise<Response> {
   headers.set("x-forwarded-host", url.host);
   headers.set(HANDOFF_HEADERS.requestId, c.get("requestId"));
 
-  const order = bridgeOrder(cfg.bridgeUrls, Date.now());
-  let lastProblem = "no bridge configured";
-  for (const bridge of order) {
+  if (cfg.access) {
+    headers.set(ACCESS_HEADERS.clientId, cfg.access.clientId);
+    headers.set(ACCESS_HEADERS.clientSecret, cfg.access.clientSecret);
+  }
+
+  const rotation = rotationFor(cfg);
+  const trace: HandoffTrace = { bridge: "", attempts: 0, failed: [], node: "", bridgeError: "" };
+  c.set("handoff", trace);
+  const problems: string[] = [];
+  const giveUp = (i: number, started: number, what: string) => {
+    problems.push(`${cfg.bridges[i].url}: ${what} after ${Date.now() - started} ms`);
+    trace.failed.push(cfg.bridges[i].url);
+    rotation.skip(i, Date.now() + cfg.bridgeRetrySkipSeconds * 1000);
+  };
+  for (const i of rotation.order(Date.now())) {
+    const bridge = cfg.bridges[i].url;
+    trace.attempts++;
     const target = new URL(pathAndQuery, bridge);
     // canonicalPath never yields `//` or `\`, which a URL parser would read as
     // another host; checked here too because the cost of being wrong is an open relay.
@@ -172,24 +196,26 @@ export async function handoff(c: Context<AppEnv>): Promise<Response> {
     };
     if (hasBody) init.duplex = "half";
 
+    const started = Date.now();
     let res: Response;
     try {
       res = await fetch(target.toString(), init);
     } catch (e) {
-      lastProblem = `${bridge}: ${e instanceof Error ? e.message : String(e)}`;
-      skipBridge(bridge, cfg);
+      giveUp(i, started, `no answer, connection refused or lost (${e instanceof Error ? e.message : String(e)})`);
       if (hasBody) break;
       continue;
     }
-    if (EDGE_UNREACHABLE_STATUSES.has(res.status) && !res.headers.has(HANDOFF_HEADERS.servedBy)) {
-      lastProblem = `${bridge}: edge answered ${res.status}`;
-      await res.body?.cancel();
-      skipBridge(bridge, cfg);
+    if ((EDGE_UNREACHABLE_STATUSES.has(res.status) && !res.headers.has(HANDOFF_HEADERS.servedBy)) || fromFrontOfBridge(res)) {
+      giveUp(i, started, `Cloudflare or the tunnel answered ${res.status} for it, the bridge did not`);
+      await res.body?.cancel().catch(() => undefined);
       if (hasBody) break;
       continue;
     }
     // The bridge answered, so it was reached, whatever the answer is worth.
-    skipUntil.delete(bridge);
+    rotation.reached(i);
+    trace.bridge = bridge;
+    trace.node = res.headers.get(HANDOFF_HEADERS.servedBy) ?? "";
+    trace.bridgeError = res.headers.get("x-oxedge-error") ?? "";
     if (!isFinalResponse(res)) {
       // Not a reachability problem: trying the next bridge could run the
       // request twice, and marking this one would move traffic off a bridge
@@ -205,5 +231,9 @@ export async function handoff(c: Context<AppEnv>): Promise<Response> {
     }
     return stripInternalHeaders(res, cfg.debugHeaders);
   }
-  throw new OxError("bridge-unavailable", `no bridge reachable (${lastProblem})`);
+  const notRetried = hasBody && problems.length < cfg.bridges.length ? "; not sent to another bridge: the body may already be spent" : "";
+  throw new OxError(
+    "bridge-unavailable",
+    `no bridge answered (${problems.join("; ")}${notRetried}). A refused connection and one the bridge closed after taking the request look alike here; a bridge that got the request has logged it as ${c.get("requestId")}`,
+  );
 }

@@ -5,8 +5,11 @@
  * before it is canonical, nothing is forwarded before access and routing were
  * decided on that canonical path.
  *
- *   config → request id → redirect/HSTS → canonical path → access → paths
- *   (static assets end here) → sticky route → hand-off to a bridge
+ *   log line → config → request id → redirect/HSTS → canonical path → access
+ *   → paths (static assets end here) → sticky route → hand-off to a bridge
+ *
+ * The log line wraps everything, so a request refused for a bad config is
+ * logged too.
  */
 import { Hono, type MiddlewareHandler } from "hono";
 import { requestId } from "hono/request-id";
@@ -17,6 +20,7 @@ import { configFor } from "./config.ts";
 import { handoff } from "./handoff.ts";
 import { paths } from "./paths.ts";
 import { redirect } from "./redirect.ts";
+import { requestLog } from "./request-log.ts";
 import { errorResponse } from "./respond.ts";
 import { stickyRoute } from "./sticky.ts";
 import type { AppEnv } from "./types.ts";
@@ -62,6 +66,7 @@ const sticky: MiddlewareHandler<AppEnv> = async (c, next) => {
 
 const app = new Hono<AppEnv>();
 
+app.use(requestLog);
 app.use(config);
 app.use(requestIdMw);
 app.use(echoRequestId);

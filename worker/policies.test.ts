@@ -1,7 +1,7 @@
 // Unit tests of the small pure helpers behind the middleware.
 import { describe, expect, it } from "vitest";
 import { isRestricted } from "./access.ts";
-import { bridgeOrder, forwardHeaders, resetBridgeMemory } from "./handoff.ts";
+import { forwardHeaders } from "./handoff.ts";
 import { canonicalPath } from "./canonical.ts";
 import { parseConfig } from "./config.ts";
 import { cachePolicy, isClusterPath, isVersioned, isWebSocketPath, rewriteCanon } from "./paths.ts";
@@ -80,7 +80,7 @@ describe("provisioning restriction", () => {
 });
 
 describe("path map in the worker", () => {
-  const cfg = parseConfig({ BRIDGE_URLS: "https://b.example.net", BRIDGE_SECRET: "s".repeat(40), PATH_MAP: "appsuite7" });
+  const cfg = parseConfig({ BRIDGE_URLS: "https://b.example.net", BRIDGE_SECRET: "0123456789abcdef".repeat(3), PATH_MAP: "appsuite7" });
   const canon = (raw: string) => canonicalPath(raw) as Canon;
 
   it.each([
@@ -105,7 +105,7 @@ describe("path map in the worker", () => {
   ])("%s accepts a WebSocket: %j", (p, want) => expect(isWebSocketPath(cfg, p)).toBe(want));
 
   it("ox6 has no WebSocket prefix", () => {
-    const ox6 = parseConfig({ BRIDGE_URLS: "https://b.example.net", BRIDGE_SECRET: "s".repeat(40) });
+    const ox6 = parseConfig({ BRIDGE_URLS: "https://b.example.net", BRIDGE_SECRET: "0123456789abcdef".repeat(3) });
     expect(ox6.paths.rules.some((r) => r.websocket)).toBe(false);
   });
 });
@@ -142,12 +142,5 @@ describe("forwardHeaders", () => {
       "x-custom": "kept",
       authorization: "Bearer t",
     });
-  });
-});
-
-describe("bridgeOrder", () => {
-  it("keeps config order when nothing is marked", () => {
-    resetBridgeMemory();
-    expect(bridgeOrder(["a", "b", "c"], Date.now())).toEqual(["a", "b", "c"]);
   });
 });

@@ -52,6 +52,7 @@ export function logError(c: Context<AppEnv>, e: OxError): void {
 
 export function errorResponse(c: Context<AppEnv>, err: unknown): Response {
   const e = toOxError(err);
+  c.set("errorKind", e.kind);
   logError(c, e);
   let body = errorBody(e.kind, requestIdOf(c));
   // The operator needs to know which var to fix; the value stays in the log.

@@ -882,7 +882,8 @@ function todos(report: Report, o: { nodes: Node[]; secretEnvs: Set<string>; shar
 
 /** The bridge's own schema has the last word: a refusal here is a gap of the importer, said as such. */
 function checkWithBridge(b: BridgeOut, secretEnvs: Set<string>, report: Report): void {
-  const env: NodeJS.ProcessEnv = { [BRIDGE_SECRET_ENV]: "x".repeat(32) };
+  // A stand-in that passes the secret rule (common/secret.ts): only the file is judged here.
+  const env: NodeJS.ProcessEnv = { [BRIDGE_SECRET_ENV]: "0123456789abcdef".repeat(2) };
   for (const e of secretEnvs) env[e] = "x";
   const input = {
     secret_env: b.secret_env,

@@ -77,7 +77,7 @@ describe("admin listener", () => {
   ] as const)("%s: the config file and the admin API refuse it in the same words", async (_name, field, key, body) => {
     let fromConfig = "";
     try {
-      buildConfig({ members: [{ route: "OX1", address: "127.0.0.1:8009", ...field }] }, { OXEDGE_BRIDGE_SECRET: "x".repeat(32) });
+      buildConfig({ members: [{ route: "OX1", address: "127.0.0.1:8009", ...field }] }, { OXEDGE_BRIDGE_SECRET: "0123456789abcdef".repeat(2) });
     } catch (e) {
       fromConfig = (e as Error).message;
     }

@@ -160,7 +160,7 @@ describe("a bridge answering with a status the edge cannot pass on", () => {
   it("is not taken for unreachable: no failover to the next bridge, and it stays first", async () => {
     const raw = await startRawBridge((s) => s.end(`HTTP/1.1 100 Continue\r\n\r\n${FINAL_OK}`));
     const stub = await startStubBridge({ secret: TEST_SECRET });
-    const w = await startWorker({ BRIDGE_URLS: `${raw.url},${stub.url}` });
+    const w = await startWorker({ BRIDGE_URLS: `${raw.url} 1, ${stub.url} 0` });
     try {
       for (let i = 0; i < 3; i++) {
         const r = await w.fetch(`${HOST}/ajax/x`, { headers: { "cf-connecting-ip": CLIENT } });
