@@ -47,7 +47,7 @@ function fileKeys(text: string): string[] {
 
 describe("bridge.example.toml", () => {
   it("loads, with the secrets it names in the environment", () => {
-    const env = { OXEDGE_BRIDGE_SECRET: "an-example-secret-0123456789", OXEDGE_ADMIN_TOKEN: "an-example-token-0123456789" };
+    const env = { OXEDGE_BRIDGE_SECRET: "an-example-secret-0123456789abcdef", OXEDGE_ADMIN_TOKEN: "an-example-token-0123456789" };
     const c = loadConfigFile(file, env);
     expect(c.members.map((m) => `${m.route} ${m.host}:${m.port} ${m.spec.loadfactor}`)).toEqual(["OX1 10.20.30.213:8009 50", "OX2 10.20.30.215:8009 50"]);
     expect(c.admin).toMatchObject({ host: "127.0.0.1", port: 8010, token: env.OXEDGE_ADMIN_TOKEN });

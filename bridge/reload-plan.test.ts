@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { buildConfig } from "./config.ts";
 import { planReload } from "./reload-plan.ts";
 
-const env = { OXEDGE_BRIDGE_SECRET: "0123456789abcdef0123", OTHER_SECRET: "fedcba9876543210fedc", OX1_SECRET: "s1", OX1_NEW: "s2" };
+const env = { OXEDGE_BRIDGE_SECRET: "0123456789abcdef0123456789abcdef", OTHER_SECRET: "fedcba9876543210fedcba9876543210", OX1_SECRET: "s1", OX1_NEW: "s2" };
 const ox = (n: number, more: Record<string, unknown> = {}) => ({ route: `OX${n}`, address: `10.0.0.${n}:8009`, ...more });
 const config = (members: unknown[], more: Record<string, unknown> = {}) => buildConfig({ listen: "127.0.0.1:8009", members, ...more }, env);
 

@@ -9,7 +9,7 @@ import { configDir, runBridgeCli } from "../support/bridge-process.ts";
 
 const files = configDir();
 afterAll(() => files.remove());
-const env = { ...process.env, OXEDGE_BRIDGE_SECRET: "cli-test-secret-0123456789" };
+const env = { ...process.env, OXEDGE_BRIDGE_SECRET: "cli-test-secret-0123456789abcdefgh" };
 
 describe("oxedge-bridge --check", () => {
   it("a valid file: exit 0 and a summary of members, paths, listeners and the edge-timeout warnings", () => {
