@@ -15,6 +15,7 @@ import { ACCESS_HEADERS } from "../../common/edge-headers.ts";
 import { startTestBridge, type TestBridge } from "../support/bridge.ts";
 import { startWorker, TEST_SECRET, type WorkerHandle } from "../support/miniflare.ts";
 import { accountingAfterEach } from "../support/accounting.ts";
+import { adminCli } from "../../bridge/admin-cli.ts";
 
 accountingAfterEach();
 
@@ -128,24 +129,22 @@ describe("two bridges, weights 3:1", () => {
   });
 });
 
-// A drain reaches both bridges. Applied here through each bridge's admin listener (POST /members/<route>);
-// once `oxedge-bridge admin … --bridges` exists on this branch, the same check runs through that CLI
-// against `bridges.map((b) => b.bridge.adminUrl)`.
+// A drain reaches both bridges: one `oxedge-bridge admin` command with both admin listeners.
 describe("a drain applied to every bridge", () => {
-  const setStatus = async (route: string, status: string) => {
-    for (const b of bridges) {
-      const r = await fetch(`${b.bridge.adminUrl}/members/${route}`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, "content-type": "application/json" },
-        body: JSON.stringify({ status }),
-      });
-      expect(r.status, await r.text()).toBe(200);
-    }
+  const admin = async (...argv: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await adminCli([...argv, "--bridges", bridges.map((b) => b.bridge.adminUrl!).join(",")], { out: (l) => out.push(l), err: (l) => err.push(l), env: { OXEDGE_ADMIN_TOKEN: ADMIN_TOKEN } });
+    expect(code, [...out, ...err].join("\n")).toBe(0);
+    // One line per bridge, each ok.
+    expect(out.filter((l) => / ok\b/.test(l))).toHaveLength(bridges.length);
   };
+  const state = (b: (typeof bridges)[number], route: string) => b.bridge.cluster.status().members.find((m) => m.route === route)!.status;
 
   it("new sessions avoid the drained node through both bridges; its sessions stay", async () => {
     const kept = await login("OX2");
-    await setStatus("OX2", "+N");
+    await admin("drain", "OX2");
+    for (const b of bridges) expect(state(b, "OX2").drain).toBe(true);
     try {
       const fresh = await viaWorker<Echo>(12, () => get("/ajax/echo"));
       expect(fresh.answers.map((a) => a.node)).toEqual(Array(12).fill("OX1"));
@@ -153,8 +152,9 @@ describe("a drain applied to every bridge", () => {
       const sticky = await viaWorker<Session>(8, () => get("/ajax/session", { cookie: `JSESSIONID=${kept}` }));
       expect(sticky.answers.every((a) => a.node === "OX2" && a.valid)).toBe(true);
     } finally {
-      await setStatus("OX2", "-N");
+      await admin("enable", "OX2");
     }
+    for (const b of bridges) expect(state(b, "OX2").drain).toBe(false);
   });
 });
 
