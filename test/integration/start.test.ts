@@ -96,6 +96,10 @@ it("npm start: cluster, sticky session, plain-http redirect, admin, a node stopp
     const admin = (await seen(/\[oxedge\] manager +(http:\/\/127\.0\.0\.1:\d+)\/ +\(admin token for this run: ([0-9a-f]{32})\)/))[1];
     const members = JSON.parse((await plainGet(`${admin}/status`)).body).members.map((m: { route: string }) => m.route);
     expect(members).toEqual(["OX1", "OX2"]);
+    // The printed URL is the manager page itself.
+    const page = await plainGet(`${admin}/`);
+    expect(page.status).toBe(200);
+    expect(page.body).toMatch(/<html[\s\S]*OX1[\s\S]*OX2/);
 
     const login = await get(`${url}/ajax/login`);
     const id = /JSESSIONID=([^;]+)/.exec(login.setCookie.join("\n"))![1];
