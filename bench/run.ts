@@ -204,7 +204,7 @@ function comm(pid: number): string {
 
 async function startWorkerChain(bridgeUrl: string, secret: string): Promise<WorkerChain> {
   // Imported here: a worker that does not build yet must not stop the rest of the benchmark.
-  const { bundleWorker } = await import("../test/support/miniflare.ts");
+  const { bundleWorker } = await import("../peers/miniflare.ts");
   const { Miniflare } = await import("miniflare");
   const { unstable_getMiniflareWorkerOptions } = await import("wrangler");
   const script = await bundleWorker();

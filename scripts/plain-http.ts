@@ -14,7 +14,7 @@ import http from "node:http";
 import { readFileSync } from "node:fs";
 import { Readable } from "node:stream";
 import { parseArgs } from "node:util";
-import { startWorker } from "../test/support/miniflare.ts";
+import { startWorker } from "../peers/miniflare.ts";
 
 const { values } = parseArgs({ options: { port: { type: "string" }, "https-port": { type: "string" }, vars: { type: "string" } } });
 const httpsPort = Number(values["https-port"]);

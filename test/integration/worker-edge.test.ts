@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { TEST_SECRET, startWorker, type WorkerHandle } from "../support/miniflare.ts";
+import { TEST_SECRET, startWorker, type WorkerHandle } from "../../peers/miniflare.ts";
 import { closedPort, startStubBridge, type StubBridge } from "../support/stub-bridge.ts";
 
 const HOST = "https://app.example.com";

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHash, randomBytes } from "node:crypto";
 import net from "node:net";
 import type { AddressInfo } from "node:net";
-import { expectContinueRequest, startWorker, TEST_SECRET, type WorkerHandle } from "../support/miniflare.ts";
+import { expectContinueRequest, startWorker, TEST_SECRET, type WorkerHandle } from "../../peers/miniflare.ts";
 import { startStubBridge, type StubBridge } from "../support/stub-bridge.ts";
 
 const HOST = "https://app.example.com";

@@ -4,9 +4,9 @@
  * reads in `wrangler tail`, and none of the session ids a URL may carry.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startWorker, type WorkerHandle } from "../support/miniflare.ts";
+import { startWorker, type WorkerHandle } from "../../peers/miniflare.ts";
 import { closedPort, startStubBridge, type StubBridge } from "../support/stub-bridge.ts";
-import { TEST_SECRET } from "../support/miniflare.ts";
+import { TEST_SECRET } from "../../peers/miniflare.ts";
 import type { RequestLine } from "../../worker/request-log.ts";
 import { until } from "../support/wait.ts";
 

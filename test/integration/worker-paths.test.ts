@@ -2,7 +2,7 @@
 // hand-off signature over the target it receives: a rewritten path that arrives with a valid
 // signature was rewritten before signing.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startWorker, TEST_SECRET, type WorkerHandle } from "../support/miniflare.ts";
+import { startWorker, TEST_SECRET, type WorkerHandle } from "../../peers/miniflare.ts";
 import { internalSpellings } from "../support/spellings.ts";
 import { startStubBridge, type StubBridge } from "../support/stub-bridge.ts";
 

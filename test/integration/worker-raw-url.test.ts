@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import app from "../../worker/index.ts";
 import type { Env } from "../../worker/config.ts";
-import { TEST_SECRET } from "../support/miniflare.ts";
+import { TEST_SECRET } from "../../peers/miniflare.ts";
 import { startStubBridge, type StubBridge } from "../support/stub-bridge.ts";
 
 const ALLOWED = "198.51.100.7";

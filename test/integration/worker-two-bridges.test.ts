@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startDemoNode, type DemoNode } from "../../peers/demo-node.ts";
 import { ACCESS_HEADERS } from "../../common/edge-headers.ts";
 import { startTestBridge, type TestBridge } from "../support/bridge.ts";
-import { startWorker, TEST_SECRET, type WorkerHandle } from "../support/miniflare.ts";
+import { startWorker, TEST_SECRET, type WorkerHandle } from "../../peers/miniflare.ts";
 import { accountingAfterEach } from "../support/accounting.ts";
 import { adminCli } from "../../bridge/admin-cli.ts";
 

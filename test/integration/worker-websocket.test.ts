@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { accountingAfterEach } from "../support/accounting.ts";
 import { startTestBridge, type TestBridge } from "../support/bridge.ts";
-import { startWorker, TEST_SECRET, type WorkerHandle } from "../support/miniflare.ts";
+import { startWorker, TEST_SECRET, type WorkerHandle } from "../../peers/miniflare.ts";
 import { until } from "../support/wait.ts";
 import { startWsNode, type WsNode } from "../support/ws.ts";
 

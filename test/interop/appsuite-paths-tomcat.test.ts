@@ -12,7 +12,7 @@ import type { Env } from "../../worker/config.ts";
 import app from "../../worker/index.ts";
 import { accountingAfterEach } from "../support/accounting.ts";
 import { bridgeRequest, startTestBridge, tomcatMember, type TestBridge } from "../support/bridge.ts";
-import { startWorker, TEST_SECRET, type WorkerHandle } from "../support/miniflare.ts";
+import { startWorker, TEST_SECRET, type WorkerHandle } from "../../peers/miniflare.ts";
 import { internalSpellings } from "../support/spellings.ts";
 
 accountingAfterEach();

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkInteropPrereqs } from "../../peers/prereqs.ts";
 import { startTomcatCluster, type TomcatNode } from "../../peers/tomcat.ts";
 import { startTestBridge, type TestBridge } from "../support/bridge.ts";
-import { startWorker, TEST_SECRET, type WorkerHandle } from "../support/miniflare.ts";
+import { startWorker, TEST_SECRET, type WorkerHandle } from "../../peers/miniflare.ts";
 import { accountingAfterEach } from "../support/accounting.ts";
 
 accountingAfterEach();

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkInteropPrereqs } from "../../peers/prereqs.ts";
 import { startTomcatCluster, type TomcatEcho, type TomcatNode } from "../../peers/tomcat.ts";
 import { bridgeRequest, handoffHeaders, sha256, startTestBridge, type TestBridge } from "../support/bridge.ts";
-import { expectContinueRequest, startWorker, TEST_SECRET, type WorkerHandle } from "../support/miniflare.ts";
+import { expectContinueRequest, startWorker, TEST_SECRET, type WorkerHandle } from "../../peers/miniflare.ts";
 import { accountingAfterEach } from "../support/accounting.ts";
 
 accountingAfterEach();

@@ -26,7 +26,7 @@ import { parseConfig, type Env } from "../../worker/config.ts";
 import app from "../../worker/index.ts";
 import { isClusterPath } from "../../worker/paths.ts";
 import { bridgeRequest, startTestBridge, type TestBridge } from "../support/bridge.ts";
-import { TEST_SECRET } from "../support/miniflare.ts";
+import { TEST_SECRET } from "../../peers/miniflare.ts";
 import { checkInteropPrereqs } from "../../peers/prereqs.ts";
 import { startTomcat, type TomcatNode } from "../../peers/tomcat.ts";
 import { accountingAfterEach } from "../support/accounting.ts";

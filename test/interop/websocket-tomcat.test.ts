@@ -13,7 +13,7 @@ import { artifactPath, startChromium } from "../../peers/chromium.ts";
 import { startTomcatCluster, type TomcatNode } from "../../peers/tomcat.ts";
 import { accountingAfterEach } from "../support/accounting.ts";
 import { startTestBridge, tomcatMember, type TestBridge } from "../support/bridge.ts";
-import { startWorker, TEST_SECRET, type WorkerHandle } from "../support/miniflare.ts";
+import { startWorker, TEST_SECRET, type WorkerHandle } from "../../peers/miniflare.ts";
 import { until } from "../support/wait.ts";
 import fs from "node:fs";
 
