@@ -65,6 +65,8 @@ describe("WebSocket relay", () => {
   });
 
   it("echoes 10 MiB in both directions intact, and pushes from the node arrive in order", async () => {
+    const before = b.cluster.status().members[0].stats;
+    const relayedBefore = b.cluster.members.get("OX1")!.tally.websockets;
     const c = await openWs(b.url, { target: "/socket.io/", route: "OX1" });
     await c.next();
     const big = randomBytes(10 * 1024 * 1024);
@@ -73,6 +75,15 @@ describe("WebSocket relay", () => {
     await c.sendText("push 100");
     for (let i = 1; i <= 100; i++) expect(await c.nextText()).toBe(`push ${i}/100 node=OX1`);
     expect((await c.close()).code).toBe(1000);
+    // The member's books: one WebSocket more, and its bytes each way once it has ended.
+    expect(b.cluster.members.get("OX1")!.tally.websockets).toBe(relayedBefore + 1);
+    const MiB10 = 10 * 1024 * 1024;
+    expect(await until(() => b.cluster.status().members[0].stats.bytesIn - before.bytesIn >= MiB10)).toBe(true);
+    const after = b.cluster.status().members[0].stats;
+    // Framing on top of the payload, never more than a few KiB of it.
+    expect(after.bytesIn - before.bytesIn).toBeLessThan(MiB10 + 64 * 1024);
+    expect(after.bytesOut - before.bytesOut).toBeGreaterThanOrEqual(MiB10);
+    expect(after.bytesOut - before.bytesOut).toBeLessThan(MiB10 + 64 * 1024);
   });
 
   it("a frame that takes longer than the idle limit to arrive does not count as the node's silence", async () => {
