@@ -32,15 +32,20 @@ const PARALLEL = 50;
  * of the 8184-byte chunk a node sends, so the last read is a short one.
  */
 const SIZE = 6 * MIB + 4321;
-/** A slow reader first takes nothing, so every socket buffer between it and the bridge fills up. */
+/**
+ * A slow reader first takes nothing, so every socket buffer between it and the bridge fills up:
+ * at least this long, and until its response holds bytes in the bridge (bounded by STALL_LIMIT_MS;
+ * on a loaded machine the bridge may need longer than the minimum to get there).
+ */
 const STALL_MS = 300;
+const STALL_LIMIT_MS = 10_000;
 /** Then it reads this much per tick… */
 const BITE = 4 * 1024;
 const BITES_PER_TICK = 8;
 /** …every tick. */
 const TICK_MS = 10;
 /** Bound on one download, slow or not; the whole file stays well under the test timeout. */
-const DOWNLOAD_LIMIT_MS = 20_000;
+const DOWNLOAD_LIMIT_MS = 30_000;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -52,7 +57,7 @@ interface Result {
 }
 
 /** A download read in small bites from a paused stream, with a bounded total time. */
-async function slowDownload(bridgeUrl: string, target: string): Promise<Result> {
+async function slowDownload(bridgeUrl: string, target: string, holding: () => boolean): Promise<Result> {
   const url = new URL(bridgeUrl);
   const headers = await handoffHeaders({ target });
   return new Promise((resolve, reject) => {
@@ -66,6 +71,7 @@ async function slowDownload(bridgeUrl: string, target: string): Promise<Result> 
       const deadline = Date.now() + DOWNLOAD_LIMIT_MS;
       (async () => {
         await sleep(STALL_MS);
+        for (const end = Date.now() + STALL_LIMIT_MS; !holding() && Date.now() < end; ) await sleep(20);
         while (!ended && !res.destroyed) {
           if (Date.now() > deadline) throw new Error(`slow download not done after ${DOWNLOAD_LIMIT_MS} ms (${length} bytes)`);
           for (let i = 0; i < BITES_PER_TICK; i++) {
@@ -127,7 +133,8 @@ describe("shared join buffer under concurrency", () => {
     const runs = Array.from({ length: PARALLEL }, (_, i) => {
       const slow = i % 2 === 0;
       const target = `/ajax/download?size=${SIZE}&lane=${slow ? "slow" : "fast"}-${i}`;
-      return (slow ? slowDownload(bridge.url, target) : fastDownload(bridge.url, target)).then((r) => ({ i, slow, ...r }));
+      const lane = `slow-${i}`;
+      return (slow ? slowDownload(bridge.url, target, () => (heldReads.get(lane) ?? 0) > 0) : fastDownload(bridge.url, target)).then((r) => ({ i, slow, ...r }));
     });
     const results = await Promise.all(runs);
     const bad = results.filter((r) => r.status !== 200 || !r.complete || r.length !== SIZE || r.sha256 !== expected);
