@@ -1,6 +1,4 @@
-import type { ServerResponse } from "node:http";
 import { Counter, Gauge, Registry, type Metric } from "prom-client";
-import type { MemberView } from "./balancer.ts";
 import type { Cluster } from "./cluster.ts";
 import type { TransportStats } from "./exchange.ts";
 import { LATENCY_BUCKETS, type BridgeTally, type Buckets, type MemberTally } from "./tally.ts";
@@ -17,18 +15,12 @@ import { MEMBER_STATES, memberState } from "./member-state.ts";
  * path pays no label lookup, hashing or allocation for being measured.
  */
 
-/** Reloads by outcome, as the bridge's lifecycle counts them. */
-export interface ReloadCounts {
-  ok: number;
-  failed: number;
-}
-
 export interface MetricsSources {
-  /** Read at each scrape: a reload may replace the cluster. */
+  /** Read at each scrape: the bridge's cluster, whose members a reload replaces. */
   cluster(): Cluster;
   tally: BridgeTally;
-  /** undefined while the bridge counts no reloads. */
-  reloads?(): ReloadCounts | undefined;
+  /** Reloads by outcome, as the bridge's lifecycle counts them. */
+  reloads(): { readonly ok: number; readonly failed: number };
 }
 
 export interface Metrics {
@@ -128,9 +120,9 @@ export function createMetrics(src: MetricsSources): Metrics {
   });
   counter("oxedge_signature_rejections_total", "Hand-offs refused because of their signature (401 bad-signature)", [], (add) => add({}, src.tally.badSignatures));
   counter("oxedge_reloads_total", "Configuration reloads by result", ["result"], (add) => {
-    const r = src.reloads?.();
-    add({ result: "ok" }, r?.ok ?? 0);
-    add({ result: "failed" }, r?.failed ?? 0);
+    const r = src.reloads();
+    add({ result: "ok" }, r.ok);
+    add({ result: "failed" }, r.failed);
   });
 
   gauge("oxedge_member_state", "1 for the member's current state, 0 for the others", ["member", "state"], (set) => {
@@ -149,11 +141,4 @@ export function createMetrics(src: MetricsSources): Metrics {
   pool("oxedge_websockets_open", "WebSockets relayed to the member right now", (p) => p.websockets);
 
   return { registry, contentType: registry.contentType, text: () => registry.metrics() };
-}
-
-/** GET /metrics on the admin listener. */
-export async function serveMetrics(metrics: Metrics, res: ServerResponse): Promise<void> {
-  const text = await metrics.text();
-  res.writeHead(200, { "content-type": metrics.contentType, "cache-control": "no-store" });
-  res.end(text);
 }
