@@ -11,6 +11,7 @@ import app from "../../worker/index.ts";
 import type { Env } from "../../worker/config.ts";
 import { TEST_SECRET } from "../../peers/miniflare.ts";
 import { startStubBridge, type StubBridge } from "../support/stub-bridge.ts";
+import { rawRequest } from "../support/raw-request.ts";
 
 const ALLOWED = "198.51.100.7";
 const OUTSIDER = "203.0.113.9";
@@ -19,18 +20,6 @@ let stub: StubBridge;
 let env: Env;
 const assetPaths: string[] = [];
 const logLines: string[] = [];
-
-/** A real Request whose `url` reports `rawUrl` verbatim. */
-function rawRequest(rawUrl: string, init: RequestInit = {}): Request {
-  const real = new Request("https://placeholder.invalid/", init);
-  return new Proxy(real, {
-    get(target, prop) {
-      if (prop === "url") return rawUrl;
-      const v = Reflect.get(target, prop, target);
-      return typeof v === "function" ? v.bind(target) : v;
-    },
-  });
-}
 
 async function call(rawUrl: string, ip: string, init: RequestInit = {}) {
   const headers = new Headers(init.headers);

@@ -14,6 +14,7 @@ import { accountingAfterEach } from "../support/accounting.ts";
 import { bridgeRequest, startTestBridge, tomcatMember, type TestBridge } from "../support/bridge.ts";
 import { startWorker, TEST_SECRET, type WorkerHandle } from "../../peers/miniflare.ts";
 import { internalSpellings } from "../support/spellings.ts";
+import { rawRequest } from "../support/raw-request.ts";
 
 accountingAfterEach();
 
@@ -21,18 +22,6 @@ const prereqs = checkInteropPrereqs();
 const HOST = "https://ox.example.com";
 const ALLOWED = "198.51.100.7";
 const OUTSIDER = "203.0.113.9";
-
-/** A Request whose `url` reports `rawUrl` verbatim (a fetch client would resolve `..` and `\` first). */
-function rawRequest(rawUrl: string, init: RequestInit): Request {
-  const real = new Request("https://placeholder.invalid/", init);
-  return new Proxy(real, {
-    get(target, prop) {
-      if (prop === "url") return rawUrl;
-      const v = Reflect.get(target, prop, target);
-      return typeof v === "function" ? v.bind(target) : v;
-    },
-  });
-}
 
 describe.runIf(prereqs.ok)("appsuite7: worker → bridge → real Tomcat 10", () => {
   let node: TomcatNode;

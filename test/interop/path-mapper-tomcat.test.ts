@@ -30,6 +30,7 @@ import { TEST_SECRET } from "../../peers/miniflare.ts";
 import { checkInteropPrereqs } from "../../peers/prereqs.ts";
 import { startTomcat, type TomcatNode } from "../../peers/tomcat.ts";
 import { accountingAfterEach } from "../support/accounting.ts";
+import { rawRequest } from "../support/raw-request.ts";
 
 accountingAfterEach();
 
@@ -305,21 +306,6 @@ function expectSameServedPath(raw: string, t: TomcatView, decoded: string): void
 
 // ---------------------------------------------------------------------------------------------
 // Requests through the worker app, with the URL exactly as written
-
-/**
- * A real Request whose `url` reports `rawUrl` verbatim: a fetch() client would parse the URL
- * first (resolving `..`, `%2e%2e`, turning `\` into `/`) before the worker saw it.
- */
-function rawRequest(rawUrl: string, init: RequestInit): Request {
-  const real = new Request("https://placeholder.invalid/", init);
-  return new Proxy(real, {
-    get(target, prop) {
-      if (prop === "url") return rawUrl;
-      const v = Reflect.get(target, prop, target);
-      return typeof v === "function" ? v.bind(target) : v;
-    },
-  });
-}
 
 interface ChainResult {
   status: number;
