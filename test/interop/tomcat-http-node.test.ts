@@ -6,46 +6,10 @@
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkInteropPrereqs } from "../../peers/prereqs.ts";
+import { forwardGet } from "../support/ajp-by-hand.ts";
 import { startTomcat, startTomcatCluster, type TomcatEcho, type TomcatNode } from "../../peers/tomcat.ts";
 
 const SECRET = "oxedge-http-node";
-
-// --- a minimal AJP13 forward request, written by hand (docs/ajp13.md, Packets and magic) ---
-
-function ajpString(s: string): Buffer {
-  const b = Buffer.from(s, "latin1");
-  const out = Buffer.alloc(b.length + 3);
-  out.writeUInt16BE(b.length, 0);
-  b.copy(out, 2);
-  return out;
-}
-
-function u16(n: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(n);
-  return b;
-}
-
-/** GET with the client as the AJP remote_addr, https (is_ssl) on ox.example.com:443, and headers as strings. */
-function forwardGet(uri: string, remoteAddr: string, headers: [string, string][]): Buffer {
-  const parts = [
-    Buffer.from([0x02, 0x02]),
-    ajpString("HTTP/1.1"),
-    ajpString(uri),
-    ajpString(remoteAddr),
-    Buffer.from([0xff, 0xff]), // remote_host: none
-    ajpString("ox.example.com"),
-    u16(443),
-    Buffer.from([1]),
-    u16(headers.length + 1),
-    Buffer.from([0xa0, 0x0b]), // Host
-    ajpString("ox.example.com"),
-  ];
-  for (const [k, v] of headers) parts.push(ajpString(k), ajpString(v));
-  parts.push(Buffer.from([0x0c]), ajpString(SECRET), Buffer.from([0xff]));
-  const payload = Buffer.concat(parts);
-  return Buffer.concat([Buffer.from([0x12, 0x34]), u16(payload.length), payload]);
-}
 
 interface AjpResponse {
   status: number;
@@ -190,7 +154,7 @@ describe.runIf(checkInteropPrereqs().ok)("Tomcat's HTTP connector as an App Suit
       expect(header(e, "x-forwarded-for")).toEqual(["198.51.100.7"]);
 
       // Over AJP the valve is never applied, so a node with it and one without answer alike.
-      const req = forwardGet("/ajax/echo", "127.0.0.1", Object.entries(FORWARDED));
+      const req = forwardGet("/ajax/echo", { remoteAddr: "127.0.0.1", headers: Object.entries(FORWARDED), secret: SECRET });
       const [withValve, without] = await Promise.all([ajpGet(ox1.ajpPort, req), ajpGet(plain.ajpPort, req)]);
       const comparable = (r: AjpResponse) => {
         const { node: _node, localPort: _port, remotePort: _remote, ...rest } = JSON.parse(r.body) as TomcatEcho;
@@ -203,7 +167,7 @@ describe.runIf(checkInteropPrereqs().ok)("Tomcat's HTTP connector as an App Suit
   });
 
   it("over AJP, the client is what the protocol says even from 127.0.0.1 with X-Forwarded-*", async () => {
-    const r = await ajpGet(ox1.ajpPort, forwardGet("/ajax/echo", "127.0.0.1", [...Object.entries(FORWARDED), ["x-forwarded-proto", "http"]]));
+    const r = await ajpGet(ox1.ajpPort, forwardGet("/ajax/echo", { remoteAddr: "127.0.0.1", headers: [...Object.entries(FORWARDED), ["x-forwarded-proto", "http"]], secret: SECRET }));
     expect(r.status).toBe(200);
     const e = JSON.parse(r.body) as TomcatEcho;
     expect(e).toMatchObject({ node: "OX1", remoteAddr: "127.0.0.1", isSecure: true, scheme: "https", serverName: "ox.example.com", serverPort: 443 });
@@ -215,13 +179,13 @@ describe.runIf(checkInteropPrereqs().ok)("Tomcat's HTTP connector as an App Suit
     const viaHttp = login.headers.getSetCookie().find((c) => c.startsWith("JSESSIONID="));
     expect(viaHttp).toMatch(/^JSESSIONID=[0-9A-F]+\.OX1; Path=\/; HttpOnly$/);
 
-    const r = await ajpGet(ox2.ajpPort, forwardGet("/ajax/login", "198.51.100.7", []));
+    const r = await ajpGet(ox2.ajpPort, forwardGet("/ajax/login", { remoteAddr: "198.51.100.7", secret: SECRET }));
     const viaAjp = r.headers.find(([k, v]) => k === "Set-Cookie" && v.startsWith("JSESSIONID="))?.[1];
     // Over AJP with is_ssl set, Tomcat marks the cookie Secure.
     expect(viaAjp).toMatch(/^JSESSIONID=[0-9A-F]+\.OX2; Path=\/; Secure; HttpOnly$/);
 
     const id = /^JSESSIONID=([^;]+)/.exec(viaHttp!)![1];
-    const overAjp = await ajpGet(ox1.ajpPort, forwardGet("/ajax/session", "198.51.100.7", [["Cookie", `JSESSIONID=${id}`]]));
+    const overAjp = await ajpGet(ox1.ajpPort, forwardGet("/ajax/session", { remoteAddr: "198.51.100.7", headers: [["Cookie", `JSESSIONID=${id}`]], secret: SECRET }));
     expect(JSON.parse(overAjp.body)).toEqual({ node: "OX1", requestedSessionId: id, valid: true });
   });
 });

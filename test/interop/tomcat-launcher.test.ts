@@ -2,52 +2,13 @@ import { createHash } from "node:crypto";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { checkInteropPrereqs } from "../../peers/prereqs.ts";
+import { forwardGet } from "../support/ajp-by-hand.ts";
 import { ajpCping, patternBytes, patternSha256, startTomcatCluster, type TomcatEcho, type TomcatNode } from "../../peers/tomcat.ts";
 
 // The launcher's own checks, with AJP bytes written by hand so they do not depend on the
 // bridge's codec (which these nodes exist to test).
 
-// --- minimal AJP13 writer/reader (docs/ajp13.md, Packets and magic to Container messages) ---
-
-function ajpString(s: string): Buffer {
-  const b = Buffer.from(s, "latin1");
-  const len = Buffer.alloc(2);
-  len.writeUInt16BE(b.length);
-  return Buffer.concat([len, b, Buffer.from([0])]);
-}
-
-function u16(n: number): Buffer {
-  const b = Buffer.alloc(2);
-  b.writeUInt16BE(n);
-  return b;
-}
-
-function packet(payload: Buffer): Buffer {
-  return Buffer.concat([Buffer.from([0x12, 0x34]), u16(payload.length), payload]);
-}
-
-/** A GET forward request: method 2, one coded Host header, optional secret (0x0C) and query (0x05). */
-function forwardGet(uri: string, opts: { secret?: string; query?: string; remoteAddr?: string; remotePort?: number }): Buffer {
-  const remote = opts.remoteAddr ?? "203.0.113.7";
-  const parts = [
-    Buffer.from([0x02, 0x02]),
-    ajpString("HTTP/1.1"),
-    ajpString(uri),
-    ajpString(remote),
-    Buffer.from([0xff, 0xff]), // remote_host: null
-    ajpString("ox.example.com"),
-    u16(443),
-    Buffer.from([1]), // is_ssl
-    u16(1),
-    Buffer.from([0xa0, 0x0b]), // Host
-    ajpString("ox.example.com"),
-  ];
-  if (opts.secret !== undefined) parts.push(Buffer.from([0x0c]), ajpString(opts.secret));
-  if (opts.query !== undefined) parts.push(Buffer.from([0x05]), ajpString(opts.query));
-  if (opts.remotePort !== undefined) parts.push(Buffer.from([0x0a]), ajpString("AJP_REMOTE_PORT"), ajpString(String(opts.remotePort)));
-  parts.push(Buffer.from([0xff]));
-  return packet(Buffer.concat(parts));
-}
+// --- minimal AJP13 reader (docs/ajp13.md, Container messages); the writer is test/support/ajp-by-hand.ts ---
 
 /** docs/ajp13.md, Worked examples, A GET request: byte for byte (secret "s3cr3t"). */
 const DOC_EXAMPLE_12_1 = Buffer.from(
