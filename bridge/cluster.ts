@@ -18,6 +18,11 @@ export interface Member {
   down: { since: number; cause: DownCause } | undefined;
 }
 
+/** A member as the config declares it: its own transport (pool), counts from zero, up. */
+function newMember(config: MemberConfig): Member {
+  return { config, transport: transportFor(config), tally: new MemberTally(), down: undefined };
+}
+
 /** Failures that say something about the node, counted towards `fails`. */
 const NODE_SIDE: ReadonlySet<ErrorKind> = new Set(["backend-protocol", "backend-aborted", "backend-timeout"]);
 
@@ -51,7 +56,7 @@ export class Cluster {
     private readonly now: () => number = Date.now,
   ) {
     this.config = config;
-    for (const m of config.members) this.members.set(m.route, { config: m, transport: transportFor(m), tally: new MemberTally(), down: undefined });
+    for (const m of config.members) this.members.set(m.route, newMember(m));
     this.balancer = this.newBalancer(config);
     this.settle();
   }
@@ -92,7 +97,7 @@ export class Cluster {
         members.set(m.route, o);
         const carry = this.balancer.carry(m.route);
         if (carry) carried.set(m.route, { carry, keepSpec: kept.has(m.route) });
-      } else members.set(m.route, { config: m, transport: transportFor(m), tally: new MemberTally(), down: undefined });
+      } else members.set(m.route, newMember(m));
     }
     const balancer = this.newBalancer(next, carried);
     this.config = next;
