@@ -5,6 +5,7 @@ import { Drain } from "./drain.ts";
 import type { Logger } from "./log.ts";
 import { planReload, type ReloadChange } from "./reload-plan.ts";
 import type { BridgeCore } from "./server.ts";
+import { formatProblem } from "../common/errors.ts";
 
 /**
  * The bridge's life after start (docs/lifecycle.md): a graceful stop on
@@ -87,7 +88,7 @@ export function reloadBridge(core: BridgeCore, file: string, env: NodeJS.Process
   try {
     next = loadConfigFile(file, env);
   } catch (e) {
-    const errors = e instanceof ConfigError ? e.problems.map((p) => `${p.field} = ${p.value}: ${p.rule}`) : [String((e as Error)?.message ?? e)];
+    const errors = e instanceof ConfigError ? e.problems.map(formatProblem) : [String((e as Error)?.message ?? e)];
     log("error", "reload failed, the running config stays", { file, problems: errors.length });
     for (const line of errors) log("error", line, { kind: "bad-config", file });
     return { ok: false, errors };

@@ -1,6 +1,7 @@
 import { BlockList, isIP } from "node:net";
 import { resolvePaths, underPrefix, type PathMap, type PathRule } from "../common/path-map.ts";
 import * as z from "zod/mini";
+import { formatProblem } from "../common/errors.ts";
 
 /**
  * The bridge's own check of what the worker already decided (defence in
@@ -79,7 +80,7 @@ export class PathPolicy {
   constructor(mapOrPrefixes: PathMap | readonly string[], provisioningPath?: string, allow: readonly string[] = []) {
     if (Array.isArray(mapOrPrefixes)) {
       const r = resolvePaths({ field: "paths", value: undefined, ip: z.string(), defaultAllow: allow, cluster: { field: "prefixes", value: mapOrPrefixes }, internal: { field: "provisioning.path", value: [provisioningPath ?? "/servlet/axis2"] }, timeouts: { field: "timeouts", value: [] } });
-      if (!r.ok) throw new Error(r.problems.map((p) => `${p.field} = ${p.value}: ${p.rule}`).join("; "));
+      if (!r.ok) throw new Error(r.problems.map(formatProblem).join("; "));
       this.map = r.map;
     } else {
       this.map = mapOrPrefixes as PathMap;

@@ -54,11 +54,16 @@ export interface ConfigProblem {
   rule: string;
 }
 
+/** How a problem reads wherever it is shown: at start, on reload, in --check, check:worker and the import report. */
+export function formatProblem(p: ConfigProblem): string {
+  return `${p.field} = ${p.value}: ${p.rule}`;
+}
+
 /** A configuration that cannot be used, with every bad field at once (worker vars or the bridge's file). */
 export class ConfigError extends OxError {
   readonly problems: readonly ConfigProblem[];
   constructor(what: string, problems: ConfigProblem[]) {
-    super("bad-config", `${what}:\n${problems.map((p) => `  ${p.field} = ${p.value}: ${p.rule}`).join("\n")}`);
+    super("bad-config", `${what}:\n${problems.map((p) => `  ${formatProblem(p)}`).join("\n")}`);
     this.name = "ConfigError";
     this.problems = problems;
   }

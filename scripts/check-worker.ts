@@ -10,6 +10,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse as parseToml } from "smol-toml";
 import { checkWorkerVars } from "./worker-deploy-rules.ts";
+import { formatProblem } from "../common/errors.ts";
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -45,7 +46,7 @@ function main(argv: string[]): number {
   for (const n of r.notes) console.log(`note: ${n}`);
   if (!r.ok) {
     console.error(`check:worker: ${where} is not ready${deploy ? " to deploy" : ""}:`);
-    for (const p of r.problems) console.error(`  ${p.field} = ${p.value}: ${p.rule}`);
+    for (const p of r.problems) console.error(`  ${formatProblem(p)}`);
     return 2;
   }
   const c = r.config!;

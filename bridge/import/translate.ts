@@ -16,7 +16,7 @@
  *   shared path-map resolver before it is handed out.
  */
 import * as z from "zod/mini";
-import { ConfigError } from "../../common/errors.ts";
+import { ConfigError, formatProblem } from "../../common/errors.ts";
 import { EDGE_TIMEOUT_S, PRESET_NAMES, prefixProblem, resolvePaths, underPrefix, type PathMap, type PathRule, type PathRuleInput, type PresetName } from "../../common/path-map.ts";
 import { routeProblem } from "../../common/route.ts";
 import { buildConfig } from "../config.ts";
@@ -761,7 +761,7 @@ function validTables(tables: PathRuleInput[], shared: string[], report: Report):
       }
     }
     if (bad.size === 0) {
-      for (const p of r.problems) report.add("untranslated", undefined, "the path map", `${p.field} = ${p.value}: ${p.rule}`);
+      for (const p of r.problems) report.add("untranslated", undefined, "the path map", formatProblem(p));
       return [];
     }
     rules = rules.filter((_, i) => !bad.has(i));
@@ -896,6 +896,6 @@ function checkWithBridge(b: BridgeOut, secretEnvs: Set<string>, report: Report):
     buildConfig(input, env);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
-    for (const p of e.problems) report.add("untranslated", undefined, "the bridge config", `the bridge refuses ${p.field} = ${p.value}: ${p.rule}`);
+    for (const p of e.problems) report.add("untranslated", undefined, "the bridge config", `the bridge refuses ${formatProblem(p)}`);
   }
 }
