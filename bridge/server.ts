@@ -114,7 +114,7 @@ const OVER_CAP = Symbol("oxedge.overCap");
 /** An error answer written straight to a socket that has no usable request (yet). */
 function rawAnswer(kind: ErrorKind, extra = ""): string {
   const status = statusOf(kind);
-  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\nx-oxedge-error: ${kind}\r\n${extra}content-length: 0\r\n\r\n`;
+  return `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nconnection: close\r\n${HANDOFF_HEADERS.error}: ${kind}\r\n${extra}content-length: 0\r\n\r\n`;
 }
 const OVER_CAP_ANSWER = rawAnswer("over-capacity", "retry-after: 1\r\n");
 
@@ -154,7 +154,7 @@ export function createBridge(initial: BridgeConfig, log: Logger = createLogger(i
       res.destroy();
       return;
     }
-    const headers: Record<string, string> = { "content-type": "text/plain; charset=utf-8", "x-oxedge-error": err.kind, "cache-control": "no-store" };
+    const headers: Record<string, string> = { "content-type": "text/plain; charset=utf-8", [HANDOFF_HEADERS.error]: err.kind, "cache-control": "no-store" };
     if (err.retryAfter !== undefined) headers["retry-after"] = String(err.retryAfter);
     // Keeping the connection would mean reading the rest of a body nobody wants, at the
     // client's pace: that is how a slow client holds the bridge. Close it instead.

@@ -22,6 +22,8 @@ export const HANDOFF_HEADERS = {
   sig: "x-oxedge-sig",
   requestId: "x-oxedge-request-id",
   servedBy: "x-oxedge-served-by",
+  /** On the bridge's own error answers, its kind: how the worker tells them from a tunnel's 502. */
+  error: "x-oxedge-error",
 } as const;
 
 export interface HandoffFields {

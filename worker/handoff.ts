@@ -89,7 +89,7 @@ export function forwardHeaders(incoming: Headers): Headers {
  * refuses the connection, e.g. while it restarts.
  */
 function fromFrontOfBridge(res: Response): boolean {
-  return res.status === 502 && !res.headers.has(HANDOFF_HEADERS.servedBy) && !res.headers.has("x-oxedge-error");
+  return res.status === 502 && !res.headers.has(HANDOFF_HEADERS.servedBy) && !res.headers.has(HANDOFF_HEADERS.error);
 }
 
 /** Per-isolate rotation and skip memory, one per config (one config per isolate). */
@@ -215,7 +215,7 @@ export async function handoff(c: Context<AppEnv>): Promise<Response> {
     rotation.reached(i);
     trace.bridge = bridge;
     trace.node = res.headers.get(HANDOFF_HEADERS.servedBy) ?? "";
-    trace.bridgeError = res.headers.get("x-oxedge-error") ?? "";
+    trace.bridgeError = res.headers.get(HANDOFF_HEADERS.error) ?? "";
     if (!isFinalResponse(res)) {
       // Not a reachability problem: trying the next bridge could run the
       // request twice, and marking this one would move traffic off a bridge
