@@ -4,6 +4,8 @@
  * docs/observability.md ("Member state changes"). Only the transports and
  * the cluster find causes; this file names them and reads them off an error.
  */
+import { AJP_NO_CPONG } from "./ajp/pool.ts";
+
 export type DownCause =
   /** The node's port refused the TCP connection (nothing listens). */
   | "connect-refused"
@@ -24,12 +26,6 @@ export interface ProbeFailure {
   cause: DownCause;
   message: string;
 }
-
-/**
- * Set as the cause's code when a pooled AJP connection was opened but did not
- * answer CPing (`ping`): a code of our own, named like undici's UND_ERR_*.
- */
-export const AJP_NO_CPONG = "AJP_NO_CPONG";
 
 const TIMEOUT_CODES: ReadonlySet<string> = new Set(["ETIMEDOUT", "UND_ERR_CONNECT_TIMEOUT"]);
 

@@ -1,8 +1,12 @@
 import { OxError } from "../../common/errors.ts";
 import { AjpConnection } from "./connection.ts";
-import { AJP_NO_CPONG } from "../down-cause.ts";
+/**
+ * The code of the cause when a pooled connection was opened but did not
+ * answer CPing (`ping`): a code of our own, named like undici's UND_ERR_*,
+ * which the cluster reads as the member's down cause (bridge/down-cause.ts).
+ */
+export const AJP_NO_CPONG = "AJP_NO_CPONG";
 
-/** The cause of a pooled connection that did not answer CPing: read by connectCause(). */
 const NO_CPONG = Object.assign(new Error("no CPong"), { code: AJP_NO_CPONG });
 
 export interface PoolOptions {
